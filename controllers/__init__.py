@@ -1,0 +1,10 @@
+"""Signal controllers, registered by name.
+
+Each controller is a thin class over ``@njit`` kernels that decide for all signals in one call.
+Importing this package registers every bundled controller; :func:`get` looks one up by name.
+"""
+
+from controllers import count, fixed  # noqa: F401  (registers them)
+from controllers.base import REGISTRY, Controller, available, create, get, register
+
+__all__ = ["REGISTRY", "Controller", "available", "create", "get", "register"]

@@ -1,0 +1,111 @@
+"""Controller protocol and the registry that maps names to controller classes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.errors import InputError
+from sim.layout import NetworkLayout
+from sim.scenario import NetScan
+from sim.state import TrafficState
+from sim.timing import Timing, TimingParams
+
+
+@dataclasses.dataclass(frozen=True)
+class NoParams:
+    """A controller without parameters of its own."""
+
+
+class Controller:
+    """Base class. Subclasses set ``name``, ``Params`` and implement :meth:`decide`.
+
+    ``drives_signals`` False means SUMO times the signals itself (fixed-time or SUMO's own
+    adaptive programs); the runner then only records.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    drives_signals: ClassVar[bool] = True
+    Params: ClassVar[type] = NoParams
+    timing_defaults: ClassVar[TimingParams] = TimingParams()
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+        self.layout: NetworkLayout | None = None
+        self._request: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def parse_params(cls, values: Mapping[str, str | float]) -> Any:
+        """Build ``Params`` from ``{name: value}``; unknown names or bad values raise InputError."""
+        fields = {f.name: f for f in dataclasses.fields(cls.Params)}
+        kwargs: dict[str, float] = {}
+        for key, raw in values.items():
+            k = key.replace("-", "_")
+            if k not in fields:
+                known = ", ".join(fields) or "none"
+                raise InputError(
+                    f"controller {cls.name!r} has no parameter {key!r} (known: {known})"
+                )
+            try:
+                kwargs[k] = float(raw)
+            except (TypeError, ValueError):
+                raise InputError(f"parameter {key!r} must be a number, got {raw!r}") from None
+        params = cls.Params(**kwargs)
+        validate = getattr(params, "validate", None)
+        if validate is not None:
+            validate()
+        return params
+
+    def sumo_args(self, scan: NetScan, workdir: Path) -> list[str]:
+        """Extra SUMO options this controller needs (e.g. an additional program file)."""
+        return []
+
+    def reset(self, layout: NetworkLayout, rng: np.random.Generator) -> None:
+        """Prepare for a run on ``layout``; called once before the first step."""
+        self.layout = layout
+        self._request = np.full(layout.n_signals, -1, dtype=np.int64)
+
+    def decide(self, state: TrafficState, timing: Timing) -> NDArray[np.int64]:
+        """Requested green (global phase index, -1 keeps the current one), shape [n_signals]."""
+        raise NotImplementedError
+
+    def param_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self.params)
+
+
+REGISTRY: dict[str, type[Controller]] = {}
+
+
+def register(cls: type[Controller]) -> type[Controller]:
+    """Class decorator: add a controller under ``cls.name``; duplicates are refused."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    if cls.name in REGISTRY:
+        raise ValueError(f"controller name {cls.name!r} is already registered")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def available() -> list[str]:
+    return list(REGISTRY)
+
+
+def get(name: str) -> type[Controller]:
+    """Controller class by name, or an InputError naming the known ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise InputError(
+            f"unknown controller {name!r}; choose one of {', '.join(REGISTRY)}"
+        ) from None
+
+
+def create(name: str, params: Mapping[str, str | float] | None = None) -> Controller:
+    cls = get(name)
+    return cls(cls.parse_params(params or {}))

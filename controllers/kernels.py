@@ -1,0 +1,55 @@
+"""Numba kernels shared by controllers. All work on every signal at once.
+
+Conventions: lane arrays are indexed like ``layout.lane_ids``; phase rows are CSR
+(``phase_lane_ptr`` [n_phases + 1], ``phase_lane_idx`` [nnz]); outputs are written into ``out``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+
+@njit(cache=True)
+def lane_demand(
+    queue_veh: NDArray[np.int32], near_veh: NDArray[np.int32], out: NDArray[np.float64]
+) -> None:
+    """Vehicles a lane needs green for: ``max(queue, near)`` (halting on the lane, or within
+    the detection range, whichever is larger), shape [n_lanes]."""
+    for i in range(out.shape[0]):
+        q = queue_veh[i]
+        n = near_veh[i]
+        out[i] = q if q > n else n
+
+
+@njit(cache=True)
+def phase_sum(
+    ptr: NDArray[np.int64],
+    idx: NDArray[np.int64],
+    values: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """``out[p] = sum(values[idx[ptr[p]:ptr[p+1]]])`` for every phase, shape [n_phases]."""
+    for p in range(out.shape[0]):
+        acc = 0.0
+        for k in range(ptr[p], ptr[p + 1]):
+            acc += values[idx[k]]
+        out[p] = acc
+
+
+@njit(cache=True)
+def phase_max(
+    ptr: NDArray[np.int64],
+    idx: NDArray[np.int64],
+    values: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """``out[p] = max(values[idx[ptr[p]:ptr[p+1]]])`` (0 for an empty row), shape [n_phases]."""
+    for p in range(out.shape[0]):
+        acc = 0.0
+        for k in range(ptr[p], ptr[p + 1]):
+            v = values[idx[k]]
+            if v > acc:
+                acc = v
+        out[p] = acc

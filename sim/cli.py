@@ -1,0 +1,378 @@
+"""``lightwatch`` command line: run, compare, networks.
+
+Errors in the input print one line (``error: ...``) and exit 2; a failed run exits 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sim.errors import InputError, LightwatchError
+from sim.runner import SENSING, RunConfig, run
+
+TABLE_KEYS = (
+    ("delay_s", "delay s"),
+    ("trip_time_s", "trip s"),
+    ("waiting_time_s", "wait s"),
+    ("throughput_veh_h", "veh/h"),
+    ("queue_mean_veh", "queue veh"),
+    ("not_inserted", "not ins."),
+    ("teleports", "teleports"),
+    ("wall_s", "wall s"),
+)
+
+
+def _parse_kv(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _params_for(controller: str, params: dict[str, str], strict: bool) -> dict[str, str]:
+    """The subset of ``params`` that ``controller`` knows (all of them when ``strict``)."""
+    import controllers
+
+    cls = controllers.get(controller)
+    if strict:
+        return params
+    known = {f.name for f in dataclasses.fields(cls.Params)}
+    return {k: v for k, v in params.items() if k.replace("-", "_") in known}
+
+
+def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by ``run`` and ``compare``."""
+    opts = [
+        click.option(
+            "--scenario", required=True, help="Bundled name, a .sumocfg, or a folder holding one."
+        ),
+        click.option("--begin", "begin_s", type=float, default=None, help="Start time [s]."),
+        click.option("--end", "end_s", type=float, default=None, help="End time [s]."),
+        click.option(
+            "--backend",
+            type=click.Choice(["libsumo", "traci"]),
+            default="libsumo",
+            show_default=True,
+        ),
+        click.option(
+            "--min-green-s",
+            type=float,
+            default=None,
+            help="Minimum green [s] (controller default).",
+        ),
+        click.option(
+            "--max-green-s",
+            type=float,
+            default=None,
+            help="Maximum green [s] while another phase waits.",
+        ),
+        click.option(
+            "--max-wait-s",
+            type=float,
+            default=None,
+            help="Starvation bound: a phase with demand waits at most about this [s].",
+        ),
+        click.option(
+            "--yellow-s",
+            type=float,
+            default=None,
+            help="Yellow time [s] (default: the network program's).",
+        ),
+        click.option(
+            "--all-red-s",
+            type=float,
+            default=None,
+            help="All-red time [s] (default: the network program's).",
+        ),
+        click.option(
+            "--detection-range-m",
+            type=float,
+            default=100.0,
+            show_default=True,
+            help="Vehicles within this distance of the stop line count as approaching.",
+        ),
+        click.option("--sensing", type=click.Choice(SENSING), default="ideal", show_default=True),
+        click.option(
+            "--detector-length-m",
+            type=float,
+            default=50.0,
+            show_default=True,
+            help="Lane-area detector length with --sensing detectors.",
+        ),
+        click.option(
+            "--queue-interval-s",
+            type=float,
+            default=5.0,
+            show_default=True,
+            help="Sampling interval of queues.csv [s].",
+        ),
+        click.option(
+            "--time-to-teleport",
+            "time_to_teleport_s",
+            type=float,
+            default=-1.0,
+            show_default=True,
+            help="SUMO's jam teleport time [s]; -1 never teleports.",
+        ),
+        click.option(
+            "-p",
+            "--param",
+            "params",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Controller parameter, repeatable (e.g. -p extend_veh=1).",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _base_config(**kw: Any) -> dict[str, Any]:
+    keys = {f.name for f in dataclasses.fields(RunConfig)}
+    return {k: v for k, v in kw.items() if k in keys}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.1f}" if abs(v) < 1e5 else f"{v:.3g}"
+    return str(v)
+
+
+def print_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
+    """A rich table: one row per label, the summary keys as columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("controller")
+    for _, head in TABLE_KEYS:
+        table.add_column(head, justify="right")
+    for label, summary in rows:
+        table.add_row(label, *(_fmt(summary.get(k, "")) for k, _ in TABLE_KEYS))
+    Console(width=max(100, 12 * (len(TABLE_KEYS) + 1))).print(table)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lightwatch")
+def cli() -> None:
+    """Adaptive traffic signal control on SUMO networks."""
+
+
+@cli.command("run")
+@run_options
+@click.option("--controller", default="count", show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder (default runs/SCENARIO-CONTROLLER-seedN).",
+)
+@click.option("--gui", is_flag=True, help="Watch the run in sumo-gui (uses the traci backend).")
+def run_cmd(params: tuple[str, ...], **kw: Any) -> None:
+    """Run one scenario with one controller and print its summary."""
+    cfg = RunConfig(params=_parse_kv(params), **_base_config(**kw))
+    result = run(cfg)
+    print_table(
+        f"{result.summary['manifest']['scenario']} seed {cfg.seed}",
+        [(cfg.controller, result.summary)],
+    )
+    click.echo(f"results: {result.out_dir}")
+
+
+def _run_one(cfg: RunConfig) -> dict[str, Any]:
+    return run(cfg).summary
+
+
+def _parse_list(value: str, what: str, conv: Callable[[str], Any] = str) -> list[Any]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise InputError(f"{what} is empty")
+    try:
+        return [conv(v) for v in items]
+    except ValueError:
+        raise InputError(f"{what} must be a comma-separated list of integers: {value!r}") from None
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of a 95 % confidence interval (t distribution; 0 for one value)."""
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    m = sum(values) / n
+    if n == 1:
+        return m, 0.0
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+    t = {
+        2: 12.706,
+        3: 4.303,
+        4: 3.182,
+        5: 2.776,
+        6: 2.571,
+        7: 2.447,
+        8: 2.365,
+        9: 2.306,
+        10: 2.262,
+    }.get(n, 1.96)
+    return m, t * sd / math.sqrt(n)
+
+
+@cli.command("compare")
+@run_options
+@click.option(
+    "--controllers",
+    "controller_list",
+    default="fixed,count",
+    show_default=True,
+    help="Comma-separated controller names.",
+)
+@click.option("--seeds", default="1", show_default=True, help="Comma-separated seeds.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder (default results/SCENARIO).",
+)
+@click.option("--jobs", type=int, default=None, help="Parallel runs (default: CPU count).")
+def compare_cmd(
+    params: tuple[str, ...],
+    controller_list: str,
+    seeds: str,
+    out: str | None,
+    jobs: int | None,
+    **kw: Any,
+) -> None:
+    """Run several controllers on the same scenario and seeds; print the mean per controller."""
+    import controllers
+    from sim.scenario import resolve
+
+    names = _parse_list(controller_list, "--controllers")
+    for n in names:
+        controllers.get(n)
+    seed_list = _parse_list(seeds, "--seeds", int)
+    kv = _parse_kv(params)
+    for key in kv:
+        if not any(_params_for(n, {key: ""}, strict=False) for n in names):
+            raise InputError(f"no controller among {', '.join(names)} has parameter {key!r}")
+    scenario = resolve(kw["scenario"]).with_window(kw.get("begin_s"), kw.get("end_s"))
+    out_dir = Path(out) if out else Path("results") / scenario.name
+    base = _base_config(**kw)
+    configs = []
+    for name in names:
+        ctl_params = _params_for(name, kv, strict=False)
+        controllers.create(name, ctl_params)  # validate before starting anything
+        for seed in seed_list:
+            configs.append(
+                RunConfig(
+                    controller=name,
+                    seed=seed,
+                    params=ctl_params,
+                    out=str(out_dir / name / f"seed{seed}"),
+                    **base,
+                )
+            )
+    n_jobs = max(1, min(jobs or os.cpu_count() or 1, len(configs)))
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    click.echo(
+        f"compare {scenario.name}: {len(names)} controllers x {len(seed_list)} seeds, "
+        f"{n_jobs} parallel",
+        err=True,
+    )
+    with ProcessPoolExecutor(
+        max_workers=n_jobs, mp_context=get_context("spawn"), max_tasks_per_child=1
+    ) as pool:
+        futures = {pool.submit(_run_one, c): c for c in configs}
+        try:
+            for fut in as_completed(futures):
+                c = futures[fut]
+                summary = fut.result()
+                results[(c.controller, c.seed)] = summary
+                click.echo(
+                    f"  done {c.controller} seed {c.seed}: delay {summary['delay_s']:.1f} s",
+                    err=True,
+                )
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    rows = []
+    table: dict[str, Any] = {}
+    for name in names:
+        per_seed = [results[(name, s)] for s in seed_list]
+        mean_row: dict[str, Any] = {}
+        for key, _ in TABLE_KEYS:
+            m, ci = mean_ci([float(r[key]) for r in per_seed])
+            mean_row[key] = m
+            mean_row[key + "_ci95"] = ci
+        rows.append((name, mean_row))
+        table[name] = {"mean": mean_row, "seeds": {str(s): results[(name, s)] for s in seed_list}}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "compare.json").write_text(
+        json.dumps({"scenario": scenario.name, "seeds": seed_list, "controllers": table}, indent=2)
+        + "\n"
+    )
+    print_table(f"{scenario.name}, mean over seeds {','.join(map(str, seed_list))}", rows)
+    click.echo(f"results: {out_dir.resolve()}")
+
+
+@cli.command("networks")
+def networks_cmd() -> None:
+    """List the bundled scenarios with their sizes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.scenario import bundled_scenarios, from_sumocfg, scan_net
+
+    table = Table(title="bundled scenarios")
+    for col in ("name", "signals", "controlled lanes", "window s", "path"):
+        table.add_column(col)
+    for name, cfg in bundled_scenarios().items():
+        sc = from_sumocfg(cfg, name=name)
+        scan = scan_net(sc.net_file)
+        table.add_row(
+            name,
+            str(len(scan.tls_ids)),
+            str(len(scan.controlled_lanes)),
+            f"{sc.begin_s:g}-{sc.end_s:g}",
+            str(cfg.parent),
+        )
+    Console(width=120).print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors, exit 2 for bad input, 1 for failed runs."""
+    try:
+        cli.main(args=argv, prog_name="lightwatch", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except LightwatchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted; finished runs are kept", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""Static network layout: signals, their green phases, lanes, movements and clearances.
+
+Built once per run from the running simulation (``trafficlight.getAllProgramLogics`` and
+``getControlledLinks``), so programs loaded from additional files count exactly as SUMO sees them.
+The functions take the ``libsumo`` or ``traci`` module as ``api``; they do not import either.
+
+Index spaces
+    signal ``s``   one SUMO traffic-light logic (a TLS id, possibly several joined junctions)
+    phase ``p``    one *green* phase, numbered globally; signal ``s`` owns
+                   ``phase_ptr[s] <= p < phase_ptr[s + 1]``; its local green index is
+                   ``p - phase_ptr[s]``
+    lane ``l``     incoming lanes of controlled links first, then outgoing lanes
+    move ``m``     one controlled link (incoming lane, outgoing lane, link index)
+    approach ``a`` one incoming edge of one signal
+
+Assumptions (documented because controllers rely on them)
+    * A *green phase* is a phase of the signal's running program whose state has at least one
+      ``G``/``g`` and no ``y``/``u`` (yellow, red-yellow). Phases with identical states are merged.
+      Greens may be served in any order: the program's order is only the fixed-time fallback.
+    * A phase *serves* a lane when at least one link from that lane is ``G`` or ``g`` in it.
+    * Switching from green ``p`` to green ``q`` needs a clearance when some link green in ``p`` is
+      not green in ``q``. The clearance is a yellow interval (those links ``y``, others as in
+      ``p``) of the signal's yellow time, then an all-red interval (those links ``r``) of its
+      all-red time. Links green in both stay green throughout.
+    * Yellow time is the longest yellow phase of the program (3 s when it has none); all-red time is
+      the longest phase without any green or yellow link (0 s when it has none).
+    * Links that no green serves (always red) are ignored; links green in every green phase (free
+      right turns) are served but never need clearance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.errors import InputError
+
+DEFAULT_YELLOW_S = 3.0
+GREEN_CHARS = frozenset("Gg")
+YELLOW_CHARS = frozenset("yYu")
+
+
+def _is_green_phase(state: str) -> bool:
+    return any(c in GREEN_CHARS for c in state) and not any(c in YELLOW_CHARS for c in state)
+
+
+def _csr(rows: list[list[int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Compressed rows: (ptr [n_rows + 1], idx [nnz])."""
+    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(r) for r in rows])
+    idx = np.array([i for r in rows for i in r], dtype=np.int64)
+    return ptr, idx
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NetworkLayout:
+    """Static topology of the controlled signals; arrays never change during a run."""
+
+    signal_ids: tuple[str, ...]
+    lane_ids: tuple[str, ...]
+    n_in_lanes: int  # lanes [0, n_in_lanes) feed controlled links
+    lane_length_m: NDArray[np.float64]  # [n_lanes]
+    phase_ptr: NDArray[np.int64]  # [n_signals + 1]
+    phase_signal: NDArray[np.int64]  # [n_phases]
+    phase_states: tuple[str, ...]  # [n_phases] SUMO state string of each green
+    phase_lane_ptr: NDArray[np.int64]  # [n_phases + 1] CSR rows: incoming lanes a phase serves
+    phase_lane_idx: NDArray[np.int64]  # [nnz]
+    phase_move_ptr: NDArray[np.int64]  # [n_phases + 1] CSR rows: movements a phase serves
+    phase_move_idx: NDArray[np.int64]  # [nnz]
+    move_in_lane: NDArray[np.int64]  # [n_moves]
+    move_out_lane: NDArray[np.int64]  # [n_moves]
+    move_signal: NDArray[np.int64]  # [n_moves]
+    move_link_index: NDArray[np.int64]  # [n_moves] position in the signal's state string
+    needs_clearance: NDArray[np.bool_]  # [n_phases, max_greens] p -> local green q
+    yellow_s: NDArray[np.float64]  # [n_signals]
+    all_red_s: NDArray[np.float64]  # [n_signals]
+    program_green_s: NDArray[np.float64]  # [n_phases] duration of the green in the net's program
+    approach_ids: tuple[str, ...]  # [n_approaches] incoming edge id
+    approach_signal: NDArray[np.int64]  # [n_approaches]
+    lane_approach: NDArray[np.int64]  # [n_lanes] approach of an incoming lane, -1 for outgoing
+    _transition_cache: dict[tuple[int, int, int], str] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_signals(self) -> int:
+        return len(self.signal_ids)
+
+    @property
+    def n_phases(self) -> int:
+        return len(self.phase_states)
+
+    @property
+    def n_lanes(self) -> int:
+        return len(self.lane_ids)
+
+    @property
+    def n_approaches(self) -> int:
+        return len(self.approach_ids)
+
+    @property
+    def n_greens(self) -> NDArray[np.int64]:
+        """Green phases per signal, shape [n_signals]."""
+        return np.diff(self.phase_ptr)
+
+    @property
+    def max_greens(self) -> int:
+        return int(self.n_greens.max()) if self.n_signals else 0
+
+    def transition_state(self, p: int, q: int, stage: int) -> str:
+        """SUMO state string shown while leaving green ``p`` for green ``q``.
+
+        ``stage`` 1 is the yellow interval, 2 the all-red interval.
+        """
+        key = (p, q, stage)
+        cached = self._transition_cache.get(key)
+        if cached is not None:
+            return cached
+        a, b = self.phase_states[p], self.phase_states[q]
+        ending = "y" if stage == 1 else "r"
+        out = "".join(
+            (ea if eb in GREEN_CHARS else ending) if ea in GREEN_CHARS else ea
+            for ea, eb in zip(a, b, strict=True)
+        )
+        self._transition_cache[key] = out
+        return out
+
+    def green_index(self, signal_id: str, state: str) -> int:
+        """Global phase index of a green state of a signal (``InputError`` if it is not one)."""
+        s = self.signal_ids.index(signal_id)
+        for p in range(self.phase_ptr[s], self.phase_ptr[s + 1]):
+            if self.phase_states[p] == state:
+                return p
+        raise InputError(f"signal {signal_id!r} has no green phase {state!r}")
+
+
+def _current_logic(api: Any, tls_id: str) -> Any:
+    program_id = api.trafficlight.getProgram(tls_id)
+    logics = api.trafficlight.getAllProgramLogics(tls_id)
+    for logic in logics:
+        if logic.programID == program_id:
+            return logic
+    return logics[0]
+
+
+def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout:
+    """Build the layout of ``signal_ids`` (default: every traffic light) from a running simulation.
+
+    Raises ``InputError`` when the network has no traffic lights or a signal has no green phase.
+    """
+    all_ids = list(api.trafficlight.getIDList())
+    if not all_ids:
+        raise InputError("the network has no traffic lights to control")
+    if signal_ids is None:
+        signal_ids = all_ids
+    unknown = sorted(set(signal_ids) - set(all_ids))
+    if unknown:
+        raise InputError(f"unknown signal id(s): {', '.join(unknown)}")
+
+    phase_states: list[str] = []
+    phase_signal: list[int] = []
+    program_green_s: list[float] = []
+    phase_ptr = [0]
+    yellow_s: list[float] = []
+    all_red_s: list[float] = []
+    links_per_signal: list[list[tuple[int, str, str]]] = []
+    for s, tls_id in enumerate(signal_ids):
+        logic = _current_logic(api, tls_id)
+        greens: dict[str, float] = {}
+        yellows, reds = [], []
+        for ph in logic.phases:
+            st = ph.state
+            if _is_green_phase(st):
+                greens[st] = max(greens.get(st, 0.0), float(ph.duration))
+            elif any(c in YELLOW_CHARS for c in st):
+                yellows.append(float(ph.duration))
+            elif not any(c in GREEN_CHARS for c in st):
+                reds.append(float(ph.duration))
+        if not greens:
+            raise InputError(f"signal {tls_id!r} has no green phase in its program")
+        for st, dur in greens.items():
+            phase_states.append(st)
+            phase_signal.append(s)
+            program_green_s.append(dur)
+        phase_ptr.append(len(phase_states))
+        yellow_s.append(max(yellows) if yellows else DEFAULT_YELLOW_S)
+        all_red_s.append(max(reds) if (reds and yellows) else 0.0)
+        links = []
+        for k, conns in enumerate(api.trafficlight.getControlledLinks(tls_id)):
+            for conn in conns:
+                if conn and conn[0] and conn[1]:
+                    links.append((k, conn[0], conn[1]))
+        links_per_signal.append(links)
+
+    # lanes: incoming first, then outgoing, in order of appearance
+    in_lanes: dict[str, int] = {}
+    for links in links_per_signal:
+        for _, a, _ in links:
+            in_lanes.setdefault(a, len(in_lanes))
+    lane_index = dict(in_lanes)
+    for links in links_per_signal:
+        for _, _, b in links:
+            lane_index.setdefault(b, len(lane_index))
+    lane_ids = tuple(lane_index)
+
+    move_in, move_out, move_sig, move_k = [], [], [], []
+    signal_moves: list[list[int]] = []
+    for s, links in enumerate(links_per_signal):
+        signal_moves.append(list(range(len(move_in), len(move_in) + len(links))))
+        for k, a, b in links:
+            move_in.append(lane_index[a])
+            move_out.append(lane_index[b])
+            move_sig.append(s)
+            move_k.append(k)
+
+    phase_lanes: list[list[int]] = []
+    phase_moves: list[list[int]] = []
+    for p, st in enumerate(phase_states):
+        moves = [
+            m
+            for m in signal_moves[phase_signal[p]]
+            if move_k[m] < len(st) and st[move_k[m]] in GREEN_CHARS
+        ]
+        phase_moves.append(moves)
+        phase_lanes.append(sorted({move_in[m] for m in moves}))
+
+    n_sig = len(signal_ids)
+    max_greens = max(phase_ptr[s + 1] - phase_ptr[s] for s in range(n_sig))
+    needs = np.zeros((len(phase_states), max_greens), dtype=np.bool_)
+    for p, a in enumerate(phase_states):
+        s = phase_signal[p]
+        for j, q in enumerate(range(phase_ptr[s], phase_ptr[s + 1])):
+            b = phase_states[q]
+            needs[p, j] = any(
+                ea in GREEN_CHARS and eb not in GREEN_CHARS for ea, eb in zip(a, b, strict=True)
+            )
+
+    approach_index: dict[tuple[int, str], int] = {}
+    lane_approach = np.full(len(lane_ids), -1, dtype=np.int64)
+    for s, links in enumerate(links_per_signal):
+        for _, a, _ in links:
+            edge = api.lane.getEdgeID(a)
+            ai = approach_index.setdefault((s, edge), len(approach_index))
+            lane_approach[lane_index[a]] = ai
+
+    lane_length = np.array([api.lane.getLength(lid) for lid in lane_ids], dtype=np.float64)
+    pl_ptr, pl_idx = _csr(phase_lanes)
+    pm_ptr, pm_idx = _csr(phase_moves)
+    return NetworkLayout(
+        signal_ids=tuple(signal_ids),
+        lane_ids=lane_ids,
+        n_in_lanes=len(in_lanes),
+        lane_length_m=lane_length,
+        phase_ptr=np.array(phase_ptr, dtype=np.int64),
+        phase_signal=np.array(phase_signal, dtype=np.int64),
+        phase_states=tuple(phase_states),
+        phase_lane_ptr=pl_ptr,
+        phase_lane_idx=pl_idx,
+        phase_move_ptr=pm_ptr,
+        phase_move_idx=pm_idx,
+        move_in_lane=np.array(move_in, dtype=np.int64),
+        move_out_lane=np.array(move_out, dtype=np.int64),
+        move_signal=np.array(move_sig, dtype=np.int64),
+        move_link_index=np.array(move_k, dtype=np.int64),
+        needs_clearance=needs,
+        yellow_s=np.array(yellow_s, dtype=np.float64),
+        all_red_s=np.array(all_red_s, dtype=np.float64),
+        program_green_s=np.array(program_green_s, dtype=np.float64),
+        approach_ids=tuple(edge for (_, edge) in approach_index),
+        approach_signal=np.array([s for (s, _) in approach_index], dtype=np.int64),
+        lane_approach=lane_approach,
+    )

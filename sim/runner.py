@@ -1,0 +1,282 @@
+"""Run one scenario with one controller and seed, and write its results.
+
+The loop (no logic of its own beyond wiring):
+    step SUMO → read state into arrays → controller requests greens → timing kernel makes them
+    safe → set the states of signals that changed → record queues.
+Results are written into ``<out>.partial/`` and moved to ``<out>/`` only when complete; a run that
+fails mid-way leaves ``<out>.partial/`` with a ``PARTIAL`` file saying why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim import __version__
+from sim.backend import Backend
+from sim.errors import InputError, LightwatchError
+from sim.layout import NetworkLayout, build_layout
+from sim.metrics import QueueRecorder, statistics_metrics, tripinfo_metrics
+from sim.scenario import NetScan, Scenario, resolve, scan_net
+from sim.sumo_home import sumo_version
+from sim.timing import Timing, TimingParams, phase_demand_kernel
+
+SENSING = ("ideal", "detectors")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run. Keys equal the CLI flags (with ``_`` for ``-``)."""
+
+    scenario: str
+    controller: str = "count"
+    seed: int = 1
+    begin_s: float | None = None
+    end_s: float | None = None
+    out: str | None = None
+    backend: str = "libsumo"
+    gui: bool = False
+    params: dict[str, float] = field(default_factory=dict)
+    min_green_s: float | None = None
+    max_green_s: float | None = None
+    max_wait_s: float | None = None
+    yellow_s: float | None = None
+    all_red_s: float | None = None
+    detection_range_m: float = 100.0
+    sensing: str = "ideal"
+    detector_length_m: float = 50.0
+    queue_interval_s: float = 5.0
+    time_to_teleport_s: float = -1.0
+    sumo_args: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        if self.detection_range_m <= 0:
+            raise InputError(
+                f"--detection-range-m must be positive, got {self.detection_range_m:g}"
+            )
+        if self.detector_length_m <= 0:
+            raise InputError(
+                f"--detector-length-m must be positive, got {self.detector_length_m:g}"
+            )
+        if self.queue_interval_s <= 0:
+            raise InputError(f"--queue-interval-s must be positive, got {self.queue_interval_s:g}")
+        if self.sensing not in SENSING:
+            raise InputError(
+                f"unknown sensing {self.sensing!r}; choose one of {', '.join(SENSING)}"
+            )
+
+
+@dataclass
+class RunResult:
+    summary: dict[str, Any]
+    out_dir: Path
+
+
+def default_out(scenario_name: str, controller: str, seed: int) -> Path:
+    return Path("runs") / f"{scenario_name}-{controller}-seed{seed}"
+
+
+def timing_params(cfg: RunConfig, defaults: TimingParams) -> TimingParams:
+    """Controller defaults overridden by the values given in ``cfg``."""
+    over = {
+        k: getattr(cfg, k)
+        for k in ("min_green_s", "max_green_s", "max_wait_s", "yellow_s", "all_red_s")
+        if getattr(cfg, k) is not None
+    }
+    params = dataclasses.replace(defaults, **over)
+    params.validate()
+    return params
+
+
+def write_detectors(path: Path, scan: NetScan, length_m: float) -> list[str]:
+    """Lane-area detectors of ``length_m`` ending at each controlled stop line; returns ids."""
+    ids = []
+    lines = ["<additional>"]
+    for lane, lane_len in scan.controlled_lanes.items():
+        det = f"lw_{lane}"
+        ids.append(det)
+        end = max(lane_len - 0.1, 0.1)
+        start = max(end - length_m, 0.0)
+        lines.append(
+            f'  <laneAreaDetector id="{_xml(det)}" lane="{_xml(lane)}" pos="{start:.2f}" '
+            f'endPos="{end:.2f}" period="86400" file="NUL"/>'
+        )
+    lines.append("</additional>")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ids
+
+
+def _xml(s: str) -> str:
+    return s.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _prepare_out(out: Path) -> Path:
+    """Create ``<out>.partial`` (fresh) and check the destination is writable."""
+    out = out.resolve()
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        raise InputError(f"cannot write the output folder {out}: {exc.strerror}") from None
+    return tmp
+
+
+def _finish_out(tmp: Path, out: Path) -> None:
+    out = out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def run(cfg: RunConfig, scenario: Scenario | None = None, progress: Any = None) -> RunResult:
+    """Run ``cfg`` and write ``summary.json``, ``queues.csv`` and SUMO's tripinfo to its out dir."""
+    import controllers
+
+    cfg.validate()
+    if scenario is None:
+        scenario = resolve(cfg.scenario)
+    scenario = scenario.with_window(cfg.begin_s, cfg.end_s)
+    controller = controllers.create(cfg.controller, cfg.params)
+    tparams = timing_params(cfg, controller.timing_defaults)
+    scan = scan_net(scenario.net_file)
+    out = Path(cfg.out) if cfg.out else default_out(scenario.name, cfg.controller, cfg.seed)
+    tmp = _prepare_out(out)
+    backend = Backend(cfg.backend, gui=cfg.gui)
+    t0 = time.perf_counter()
+    try:
+        length = cfg.detector_length_m if cfg.sensing == "detectors" else cfg.detection_range_m
+        det_file = tmp / "detectors.add.xml"
+        det_ids = write_detectors(det_file, scan, length)
+        adds = [*map(str, scenario.additional_files), str(det_file)]
+        args = [
+            *scenario.sumo_args(),
+            "-a",
+            ",".join(adds),
+            "--seed",
+            str(cfg.seed),
+            "--time-to-teleport",
+            f"{cfg.time_to_teleport_s:g}",
+            "--tripinfo-output",
+            str(tmp / "tripinfo.xml"),
+            "--tripinfo-output.write-unfinished",
+            "--tripinfo-output.write-undeparted",
+            "--statistic-output",
+            str(tmp / "statistics.xml"),
+            "--no-step-log",
+            "--no-warnings",
+            "--duration-log.disable",
+            *controller.sumo_args(scan, tmp),
+            *cfg.sumo_args,
+        ]
+        backend.start(args)
+        layout = build_layout(backend.api)
+        summary = _loop(cfg, scenario, controller, tparams, backend, layout, det_ids, tmp, progress)
+    except InputError:
+        backend.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except (LightwatchError, KeyboardInterrupt) as exc:
+        backend.close()
+        reason = str(exc) or type(exc).__name__
+        (tmp / "PARTIAL").write_text(f"run did not finish: {reason}\n", encoding="utf-8")
+        raise
+    summary["wall_s"] = time.perf_counter() - t0
+    summary["manifest"] = manifest(cfg, scenario, controller, tparams, backend.name)
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    _finish_out(tmp, out)
+    return RunResult(summary=summary, out_dir=out.resolve())
+
+
+def _loop(
+    cfg: RunConfig,
+    scenario: Scenario,
+    controller: Any,
+    tparams: TimingParams,
+    backend: Backend,
+    layout: NetworkLayout,
+    det_ids: list[str],
+    tmp: Path,
+    progress: Any,
+) -> dict[str, Any]:
+    det_of_lane = {d[3:]: d for d in det_ids}
+    try:
+        lane_dets = [det_of_lane[lane] for lane in layout.lane_ids[: layout.n_in_lanes]]
+    except KeyError as exc:
+        raise InputError(f"no detector for controlled lane {exc.args[0]!r}") from None
+    state = backend.bind(layout, lane_dets, detector_queue=cfg.sensing == "detectors")
+    rng = np.random.default_rng(cfg.seed)
+    controller.reset(layout, rng)
+    dt = backend.dt_s()
+    timing = Timing(layout, tparams, dt) if controller.drives_signals else None
+    demand = np.zeros(layout.n_phases, dtype=np.bool_)
+    recorder = QueueRecorder(layout, scenario.begin_s, scenario.end_s, cfg.queue_interval_s)
+    if timing is not None:
+        backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
+    end_s = scenario.end_s
+    drives = timing is not None
+    while True:
+        backend.step()
+        backend.read(state)
+        now = state.time_s
+        recorder.record(now, state.halting_veh)
+        if progress is not None:
+            progress(now)
+        if now >= end_s - 1e-9:
+            break
+        if drives:
+            request = controller.decide(state, timing)
+            phase_demand_kernel(
+                layout.phase_lane_ptr,
+                layout.phase_lane_idx,
+                state.queue_veh,
+                state.near_veh,
+                demand,
+            )
+            timing.step(request, demand)
+            backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
+        if backend.expected_vehicles() == 0 and now >= end_s:
+            break
+    backend.close()
+    summary: dict[str, Any] = tripinfo_metrics(tmp / "tripinfo.xml", scenario.begin_s, end_s)
+    summary.update(statistics_metrics(tmp / "statistics.xml"))
+    summary["queue_mean_veh"] = recorder.queue_mean_veh()
+    summary["queue_max_veh"] = recorder.max
+    summary["n_signals"] = layout.n_signals
+    recorder.write_csv(tmp / "queues.csv")
+    return summary
+
+
+def manifest(
+    cfg: RunConfig, scenario: Scenario, controller: Any, tparams: TimingParams, backend: str
+) -> dict[str, Any]:
+    """What produced a result: versions, resolved configuration and command line."""
+    return {
+        "lightwatch_version": __version__,
+        "sumo_version": sumo_version(),
+        "scenario": scenario.name,
+        "net_file": str(scenario.net_file),
+        "route_files": [str(p) for p in scenario.route_files],
+        "begin_s": scenario.begin_s,
+        "end_s": scenario.end_s,
+        "controller": controller.name,
+        "controller_params": controller.param_dict(),
+        "timing": dataclasses.asdict(tparams),
+        "seed": cfg.seed,
+        "backend": backend,
+        "config": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()
+        },
+        "command": sys.argv,
+    }
