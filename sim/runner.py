@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,18 @@ def _finish_out(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def run(cfg: RunConfig, scenario: Scenario | None = None, progress: Any = None) -> RunResult:
-    """Run ``cfg`` and write ``summary.json``, ``queues.csv`` and SUMO's tripinfo to its out dir."""
+def run(
+    cfg: RunConfig,
+    scenario: Scenario | None = None,
+    progress: Any = None,
+    on_step: Callable[[Backend, Timing | None], None] | None = None,
+) -> RunResult:
+    """Run ``cfg`` and write ``summary.json``, ``queues.csv`` and SUMO's tripinfo to its out dir.
+
+    ``on_step(backend, timing)`` is called once per step after the signal states are set
+    (``timing`` is None for controllers that leave the timing to SUMO); tests use it to observe
+    the signals.
+    """
     import controllers
 
     cfg.validate()
@@ -182,7 +193,9 @@ def run(cfg: RunConfig, scenario: Scenario | None = None, progress: Any = None) 
         ]
         backend.start(args)
         layout = build_layout(backend.api)
-        summary = _loop(cfg, scenario, controller, tparams, backend, layout, det_ids, tmp, progress)
+        summary = _loop(
+            cfg, scenario, controller, tparams, backend, layout, det_ids, tmp, progress, on_step
+        )
     except InputError:
         backend.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -209,6 +222,7 @@ def _loop(
     det_ids: list[str],
     tmp: Path,
     progress: Any,
+    on_step: Callable[[Backend, Timing | None], None] | None = None,
 ) -> dict[str, Any]:
     det_of_lane = {d[3:]: d for d in det_ids}
     try:
@@ -246,6 +260,8 @@ def _loop(
             )
             timing.step(request, demand)
             backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
+        if on_step is not None:
+            on_step(backend, timing)
         if backend.expected_vehicles() == 0 and now >= end_s:
             break
     backend.close()
