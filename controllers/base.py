@@ -66,6 +66,11 @@ class Controller:
         """Extra SUMO options this controller needs (e.g. an additional program file)."""
         return []
 
+    def additional_files(self, scan: NetScan, workdir: Path) -> list[Path]:
+        """Additional files (e.g. signal programs) this controller writes into ``workdir`` for
+        SUMO to load; the runner adds them to its single ``-a`` list, after the scenario's own."""
+        return []
+
     def reset(self, layout: NetworkLayout, rng: np.random.Generator) -> None:
         """Prepare for a run on ``layout``; called once before the first step."""
         self.layout = layout

@@ -171,6 +171,7 @@ def run(
         det_file = tmp / "detectors.add.xml"
         det_ids = write_detectors(det_file, scan, length)
         adds = [*map(str, scenario.additional_files), str(det_file)]
+        adds += [str(p) for p in controller.additional_files(scan, tmp)]
         args = [
             *scenario.sumo_args(),
             "-a",

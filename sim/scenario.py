@@ -166,6 +166,7 @@ class NetScan:
 
     tls_ids: tuple[str, ...]
     controlled_lanes: dict[str, float]  # incoming lane id -> length [m], of signal-controlled links
+    net_file: Path | None = None  # the scanned network file
 
 
 _SCAN_CACHE: dict[tuple[str, float], NetScan] = {}
@@ -205,6 +206,7 @@ def scan_net(net_file: Path) -> NetScan:
     scan = NetScan(
         tls_ids=tuple(tls),
         controlled_lanes={lane: lengths.get(lane, 0.0) for lane in controlled},
+        net_file=net_file,
     )
     _SCAN_CACHE[key] = scan
     return scan
