@@ -1,0 +1,605 @@
+"""Rebuild the bundled SUMO scenarios in this folder.
+
+Usage::
+
+    python networks/build.py            # rebuild every scenario
+    python networks/build.py single     # rebuild only the named scenario(s)
+
+Each scenario ``<name>`` is written to ``networks/<name>/``:
+
+* ``<name>.net.xml`` - road network with fixed-time signal programs built by
+  netgenerate/netconvert (protected left-turn phases where there are
+  left-turn lanes).
+* ``<name>.rou.xml`` - one hour of routed vehicles, ``constant`` profile.
+* ``<name>.<profile>.rou.xml`` - demand variants (``peak``, ``asymmetric``,
+  ``saturated``) where the scenario defines them.
+* ``<name>.sumocfg`` - configuration with relative paths, 0-3600 s.
+
+The build only uses SUMO's own tools (netgenerate, netconvert, duarouter,
+randomTrips.py) plus sumolib to read networks.  All random draws use fixed
+seeds and the ``<!-- generated on ... -->`` header comments that SUMO writes
+(they contain dates and paths) are stripped, so rebuilding yields
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sumo
+import sumolib
+
+os.environ.setdefault("SUMO_HOME", sumo.SUMO_HOME)
+
+NETWORKS_DIR = Path(__file__).resolve().parent
+TOOLS_DIR = Path(os.environ["SUMO_HOME"]) / "tools"
+
+SEED = 42
+"""Seed for netgenerate, duarouter, randomTrips and the demand generator."""
+
+HOUR = 3600.0
+SPEED = 13.89  # 50 km/h
+POCKET_LENGTH = 60.0  # length of the left-turn lane in front of a signal
+
+TLS_OPTIONS: list[str] = [
+    "--tls.layout", "opposites",
+    "--tls.green.time", "30",
+    "--tls.left-green.time", "10",
+    "--no-turnarounds", "true",
+]  # fmt: skip
+"""Signal-program options shared by every network (fixed-time default)."""
+
+COMMON_OUTPUT_OPTIONS: list[str] = ["--write-license", "false"]
+
+PROFILES: tuple[str, ...] = ("constant", "peak", "asymmetric", "saturated")
+"""Demand profiles; ``constant`` is written to the default ``<name>.rou.xml``."""
+
+PEAK_FACTOR = 1.2
+"""Total volume of the ``peak`` profile relative to ``constant``."""
+
+SATURATED_FACTOR = 1.6
+"""Default volume of the ``saturated`` profile relative to ``constant``."""
+
+ASYMMETRIC_SHARE = 0.7
+"""Share of the west/east volume entering from the west in ``asymmetric``."""
+
+Side = str  # one of "W", "E", "N", "S"
+OPPOSITE: dict[Side, Side] = {"W": "E", "E": "W", "N": "S", "S": "N"}
+
+
+def binary(name: str) -> str:
+    """Return the path of a SUMO executable from the eclipse-sumo package."""
+    return sumolib.checkBinary(name)
+
+
+def run(cmd: list[str], cwd: Path) -> None:
+    """Run a SUMO command, raising with its output if it fails."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
+        )
+
+
+_HEADER_COMMENT = re.compile(r"<!--\s*generated on.*?-->\s*", re.DOTALL)
+
+
+def copy_clean(src: Path, dst: Path) -> None:
+    """Copy an XML file, dropping the date/path header comments SUMO writes."""
+    text = src.read_text(encoding="utf-8")
+    dst.write_text(_HEADER_COMMENT.sub("", text), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class PlainNet:
+    """A small plain-XML network description fed to netconvert.
+
+    Roads are two-way.  Every approach into a signalised node gets a
+    left-turn pocket: the last ``POCKET_LENGTH`` metres are a separate edge
+    with one lane more than the upstream part.
+    """
+
+    nodes: dict[str, tuple[float, float]] = field(default_factory=dict)
+    signals: set[str] = field(default_factory=set)
+    fringe: set[str] = field(default_factory=set)
+    roads: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+    def node(self, nid: str, x: float, y: float, signal: bool = False) -> None:
+        """Add a node; signalised nodes become traffic lights."""
+        self.nodes[nid] = (x, y)
+        if signal:
+            self.signals.add(nid)
+
+    def road(self, a: str, b: str, lanes: int, pocket_lanes: int = 1) -> None:
+        """Add a two-way road between ``a`` and ``b`` with ``lanes`` per way.
+
+        Approaches into signalised nodes get ``pocket_lanes`` extra
+        left-turn lanes (0 disables the pocket).
+        """
+        self.roads.append((a, b, lanes, pocket_lanes))
+
+    def _directed(self) -> Iterable[tuple[str, str, int, int]]:
+        for a, b, lanes, pocket in self.roads:
+            yield a, b, lanes, pocket
+            yield b, a, lanes, pocket
+
+    def write(self, nod: Path, edg: Path) -> None:
+        """Write ``.nod.xml`` and ``.edg.xml`` files for netconvert."""
+        node_lines: list[str] = []
+        edge_lines: list[str] = []
+        for nid, (x, y) in self.nodes.items():
+            kind = "traffic_light" if nid in self.signals else "priority"
+            extra = ' fringe="outer"' if nid in self.fringe else ""
+            node_lines.append(
+                f'    <node id="{nid}" x="{x:.2f}" y="{y:.2f}" type="{kind}"{extra}/>'
+            )
+        for a, b, lanes, pocket in self._directed():
+            eid = f"{a}_{b}"
+            if b in self.signals and pocket > 0:
+                (xa, ya), (xb, yb) = self.nodes[a], self.nodes[b]
+                length = math.hypot(xb - xa, yb - ya)
+                frac = (length - POCKET_LENGTH) / length
+                mid = f"{eid}_p"
+                node_lines.append(
+                    f'    <node id="{mid}" x="{xa + frac * (xb - xa):.2f}" '
+                    f'y="{ya + frac * (yb - ya):.2f}" type="priority"/>'
+                )
+                edge_lines.append(self._edge(eid, a, mid, lanes))
+                edge_lines.append(self._edge(f"{eid}_pocket", mid, b, lanes + pocket))
+            else:
+                edge_lines.append(self._edge(eid, a, b, lanes))
+        nod.write_text("<nodes>\n" + "\n".join(node_lines) + "\n</nodes>\n", encoding="utf-8")
+        edg.write_text("<edges>\n" + "\n".join(edge_lines) + "\n</edges>\n", encoding="utf-8")
+
+    @staticmethod
+    def _edge(eid: str, a: str, b: str, lanes: int) -> str:
+        return (
+            f'    <edge id="{eid}" from="{a}" to="{b}" numLanes="{lanes}" '
+            f'speed="{SPEED}" priority="1"/>'
+        )
+
+
+def netconvert_plain(plain: PlainNet, out: Path, work: Path) -> None:
+    """Build ``out`` from a :class:`PlainNet` with netconvert."""
+    nod, edg = work / "net.nod.xml", work / "net.edg.xml"
+    plain.write(nod, edg)
+    tmp = work / "net.net.xml"
+    run(
+        [
+            binary("netconvert"),
+            "--node-files", nod.name,
+            "--edge-files", edg.name,
+            "--output-file", tmp.name,
+            "--seed", str(SEED),
+            *TLS_OPTIONS,
+            *COMMON_OUTPUT_OPTIONS,
+        ],
+        cwd=work,
+    )  # fmt: skip
+    copy_clean(tmp, out)
+
+
+def netgenerate_grid(
+    out: Path,
+    work: Path,
+    nx: int,
+    ny: int,
+    x_length: float,
+    y_length: float,
+    attach: float,
+    lanes: int,
+) -> None:
+    """Build a signalised ``nx`` x ``ny`` grid with netgenerate.
+
+    Every grid node is a traffic light, every approach has a left-turn
+    pocket and the border nodes get fringe edges of length ``attach``.
+    """
+    letters = [chr(ord("A") + i) for i in range(nx)]
+    tls = ",".join(f"{c}{j}" for c in letters for j in range(ny))
+    tmp = work / "net.net.xml"
+    run(
+        [
+            binary("netgenerate"),
+            "--grid",
+            "--grid.x-number", str(nx),
+            "--grid.y-number", str(ny),
+            "--grid.x-length", str(x_length),
+            "--grid.y-length", str(y_length),
+            "--grid.attach-length", str(attach),
+            "--default.lanenumber", str(lanes),
+            "--default.speed", str(SPEED),
+            "--default.junctions.type", "priority",
+            "--tls.set", tls,
+            "--turn-lanes", "1",
+            "--turn-lanes.length", str(POCKET_LENGTH),
+            "--seed", str(SEED),
+            "--output-file", tmp.name,
+            *TLS_OPTIONS,
+            *COMMON_OUTPUT_OPTIONS,
+        ],
+        cwd=work,
+    )  # fmt: skip
+    copy_clean(tmp, out)
+
+
+def build_single_net(out: Path, work: Path) -> None:
+    """One four-arm signal, 275 m arms, 2 lanes + left pocket per approach."""
+    plain = PlainNet()
+    plain.node("C", 0, 0, signal=True)
+    for nid, (x, y) in {"N": (0, 275), "E": (275, 0), "S": (0, -275), "W": (-275, 0)}.items():
+        plain.node(nid, x, y)
+        plain.fringe.add(nid)
+        plain.road(nid, "C", lanes=2)
+    netconvert_plain(plain, out, work)
+
+
+CORRIDOR_SIGNALS = 6
+CORRIDOR_SPACING = 275.0
+CORRIDOR_SIDE_LENGTH = 200.0
+
+
+def build_corridor_net(out: Path, work: Path) -> None:
+    """Six signals 275 m apart on an east-west arterial.
+
+    Arterial: 2 lanes + left pocket per direction.  Side streets: one lane
+    per direction (no pocket), 200 m long.
+    """
+    plain = PlainNet()
+    n = CORRIDOR_SIGNALS
+    ids = [f"J{i + 1}" for i in range(n)]
+    for i, jid in enumerate(ids):
+        x = i * CORRIDOR_SPACING
+        plain.node(jid, x, 0, signal=True)
+        for side, y in (("N", CORRIDOR_SIDE_LENGTH), ("S", -CORRIDOR_SIDE_LENGTH)):
+            sid = f"{side}{i + 1}"
+            plain.node(sid, x, y)
+            plain.fringe.add(sid)
+            plain.road(sid, jid, lanes=1, pocket_lanes=0)
+    plain.node("W", -CORRIDOR_SPACING, 0)
+    plain.node("E", n * CORRIDOR_SPACING, 0)
+    plain.fringe.update({"W", "E"})
+    chain = ["W", *ids, "E"]
+    for a, b in itertools.pairwise(chain):
+        plain.road(a, b, lanes=2)
+    netconvert_plain(plain, out, work)
+
+
+def build_grid4x4_net(out: Path, work: Path) -> None:
+    """4x4 signalised grid, 200 m blocks, 2 lanes + left pocket."""
+    netgenerate_grid(out, work, 4, 4, 200.0, 200.0, 200.0, lanes=2)
+
+
+def build_city_net(out: Path, work: Path) -> None:
+    """10x10 signalised grid with 200 m x 150 m blocks, 2 lanes + pocket."""
+    netgenerate_grid(out, work, 10, 10, 200.0, 150.0, 150.0, lanes=2)
+
+
+# ---------------------------------------------------------------------------
+# Demand
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A fringe node with its entry (outgoing) and exit (incoming) edge."""
+
+    node: str
+    side: Side
+    entry: str
+    exit: str
+
+
+def fringe_terminals(net_file: Path) -> list[Terminal]:
+    """Return the network's dead-end fringe nodes, labelled by border side."""
+    net = sumolib.net.readNet(str(net_file))
+    (xmin, ymin), (xmax, ymax) = net.getBBoxXY()
+    terminals: list[Terminal] = []
+    for node in net.getNodes():
+        if node.getType() != "dead_end":
+            continue
+        outgoing, incoming = node.getOutgoing(), node.getIncoming()
+        if len(outgoing) != 1 or len(incoming) != 1:
+            continue
+        x, y = node.getCoord()
+        dist = {"W": x - xmin, "E": xmax - x, "S": y - ymin, "N": ymax - y}
+        side = min(dist, key=lambda s: dist[s])
+        terminals.append(Terminal(node.getID(), side, outgoing[0].getID(), incoming[0].getID()))
+    return sorted(terminals, key=lambda t: t.node)
+
+
+@dataclass(frozen=True)
+class DemandSpec:
+    """Fringe-to-fringe demand for one scenario.
+
+    ``rate`` gives the constant-profile volume (veh/h) entering at a fringe
+    node; ``split`` gives, for an origin side, the share of trips going to
+    the opposite side and to each of the two adjacent sides (the rest of a
+    side's share is spread evenly over its exits).
+    """
+
+    rate: Callable[[Terminal], float]
+    split: Callable[[Terminal], tuple[float, float]]
+    saturated: float = SATURATED_FACTOR
+
+
+def profile_multiplier(
+    profile: str, side: Side, t: float, saturated: float = SATURATED_FACTOR
+) -> float:
+    """Rate multiplier for ``profile`` at time ``t`` for trips from ``side``."""
+    if profile == "constant":
+        return 1.0
+    if profile == "saturated":
+        return saturated
+    if profile == "peak":
+        # 0.5 .. 1.5 (mean 1) sine bump peaking at 30 min, scaled by 1.2.
+        return PEAK_FACTOR * (0.5 + math.sin(math.pi * t / HOUR) ** 2)
+    if profile == "asymmetric":
+        if side == "W":
+            return 2 * ASYMMETRIC_SHARE
+        if side == "E":
+            return 2 * (1 - ASYMMETRIC_SHARE)
+        return 1.0
+    raise ValueError(f"unknown profile {profile!r}")
+
+
+def departures(rng: random.Random, rate: Callable[[float], float], peak: float) -> list[float]:
+    """Draw Poisson departure times in [0, HOUR) for a time-varying rate.
+
+    ``rate(t)`` is in veh/h and must not exceed ``peak`` (thinning).
+    """
+    times: list[float] = []
+    if peak <= 0:
+        return times
+    t = 0.0
+    while True:
+        t += rng.expovariate(peak / HOUR)
+        if t >= HOUR:
+            return times
+        if rng.random() * peak < rate(t):
+            times.append(t)
+
+
+def write_trips(
+    terminals: list[Terminal], spec: DemandSpec, profile: str, seed: str, out: Path
+) -> int:
+    """Write a trip file for one profile; return the number of trips."""
+    rng = random.Random(seed)
+    trips: list[tuple[float, str, str]] = []
+    for origin in terminals:
+        base = spec.rate(origin)
+        opposite, adjacent = spec.split(origin)
+        by_side: dict[Side, list[Terminal]] = {}
+        for dest in terminals:
+            if dest.node != origin.node:
+                by_side.setdefault(dest.side, []).append(dest)
+        dests: list[Terminal] = []
+        weights: list[float] = []
+        for side, members in sorted(by_side.items()):
+            if side == origin.side:
+                share = max(0.0, 1.0 - opposite - 2 * adjacent)
+            elif side == OPPOSITE[origin.side]:
+                share = opposite
+            else:
+                share = adjacent
+            for dest in members:
+                dests.append(dest)
+                weights.append(share / len(members))
+
+        def rate(t: float, side: Side = origin.side, base: float = base) -> float:
+            return base * profile_multiplier(profile, side, t, spec.saturated)
+
+        peak = max(rate(t) for t in (0.0, HOUR / 2, HOUR))
+        for t in departures(rng, rate, peak):
+            dest = rng.choices(dests, weights)[0]
+            trips.append((t, origin.entry, dest.exit))
+    trips.sort()
+    lines = [
+        f'    <trip id="v{i}" depart="{t:.2f}" from="{a}" to="{b}" '
+        'departLane="best" departSpeed="max"/>'
+        for i, (t, a, b) in enumerate(trips)
+    ]
+    out.write_text("<routes>\n" + "\n".join(lines) + "\n</routes>\n", encoding="utf-8")
+    return len(trips)
+
+
+def duarouter(net: Path, trips: Path, out: Path, work: Path) -> None:
+    """Route ``trips`` on ``net`` (shortest travel time) into ``out``."""
+    tmp = work / "routed.rou.xml"
+    run(
+        [
+            binary("duarouter"),
+            "--net-file", str(net),
+            "--route-files", str(trips),
+            "--output-file", tmp.name,
+            "--alternatives-output", "routed.alt.xml",
+            "--seed", str(SEED),
+            "--no-step-log", "true",
+            *COMMON_OUTPUT_OPTIONS,
+        ],
+        cwd=work,
+    )  # fmt: skip
+    copy_clean(tmp, out)
+
+
+def build_fringe_demand(
+    name: str, net: Path, spec: DemandSpec, profiles: Iterable[str], work: Path
+) -> dict[str, int]:
+    """Write routed demand files for each profile; return vehicle counts."""
+    terminals = fringe_terminals(net)
+    counts: dict[str, int] = {}
+    for profile in profiles:
+        trips = work / f"{profile}.trips.xml"
+        counts[profile] = write_trips(terminals, spec, profile, f"{name}/{profile}/{SEED}", trips)
+        duarouter(net, trips, net.parent / route_file_name(name, profile), work)
+    return counts
+
+
+def route_file_name(name: str, profile: str) -> str:
+    """Route file name of a profile (``constant`` is the default file)."""
+    return f"{name}.rou.xml" if profile == "constant" else f"{name}.{profile}.rou.xml"
+
+
+def uniform_rate(veh_per_hour: float) -> Callable[[Terminal], float]:
+    """Same entry volume at every fringe node."""
+    return lambda _t: veh_per_hour
+
+
+def uniform_split(opposite: float, adjacent: float) -> Callable[[Terminal], tuple[float, float]]:
+    """Same destination split for every origin."""
+    return lambda _t: (opposite, adjacent)
+
+
+CITY_PERIOD = 0.6
+"""randomTrips insertion period for ``city`` (s): 6000 vehicles per hour."""
+
+
+def build_city_demand(name: str, net: Path, work: Path) -> dict[str, int]:
+    """Random trips (fringe-weighted) routed by duarouter via randomTrips."""
+    trips = work / "city.trips.xml"
+    routes = work / "city.rou.xml"
+    run(
+        [
+            sys.executable,
+            str(TOOLS_DIR / "randomTrips.py"),
+            "--net-file", str(net),
+            "--output-trip-file", trips.name,
+            "--route-file", routes.name,
+            "--seed", str(SEED),
+            "--begin", "0",
+            "--end", str(int(HOUR)),
+            "--period", str(CITY_PERIOD),
+            "--fringe-factor", "10",
+            "--min-distance", "600",
+            "--prefix", "v",
+            "--trip-attributes", 'departLane="best" departSpeed="max"',
+            "--validate",
+        ],
+        cwd=work,
+    )  # fmt: skip
+    out = net.parent / route_file_name(name, "constant")
+    copy_clean(routes, out)
+    count = out.read_text(encoding="utf-8").count("<vehicle ")
+    return {"constant": count}
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------
+
+
+def corridor_rate(t: Terminal) -> float:
+    """Arterial ends carry most of the corridor demand."""
+    return 600.0 if t.side in ("W", "E") else 80.0
+
+
+def corridor_split(t: Terminal) -> tuple[float, float]:
+    """Arterial traffic mostly runs through; side traffic mostly joins it."""
+    return (0.8, 0.1) if t.side in ("W", "E") else (0.2, 0.4)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How to build one bundled scenario."""
+
+    build_net: Callable[[Path, Path], None]
+    demand: DemandSpec | None
+    profiles: tuple[str, ...]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "single": Scenario(
+        build_single_net,
+        DemandSpec(uniform_rate(750.0), uniform_split(0.6, 0.2)),
+        PROFILES,
+    ),
+    "grid4x4": Scenario(
+        build_grid4x4_net,
+        DemandSpec(uniform_rate(300.0), uniform_split(0.6, 0.2), saturated=2.0),
+        PROFILES,
+    ),
+    "corridor": Scenario(
+        build_corridor_net,
+        DemandSpec(corridor_rate, corridor_split, saturated=2.0),
+        PROFILES,
+    ),
+    "city": Scenario(build_city_net, None, ("constant",)),
+}
+
+
+def write_sumocfg(name: str, folder: Path) -> None:
+    """Write ``<name>.sumocfg`` with relative paths and a 0-3600 s horizon."""
+    (folder / f"{name}.sumocfg").write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
+<configuration>
+    <input>
+        <net-file value="{name}.net.xml"/>
+        <route-files value="{name}.rou.xml"/>
+    </input>
+    <time>
+        <begin value="0"/>
+        <end value="{int(HOUR)}"/>
+    </time>
+</configuration>
+""",
+        encoding="utf-8",
+    )
+
+
+def build(name: str) -> dict[str, int]:
+    """Build scenario ``name`` into ``networks/<name>/``; return counts."""
+    scenario = SCENARIOS[name]
+    folder = NETWORKS_DIR / name
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob(f"{name}.*.xml"):
+        old.unlink()
+    net = folder / f"{name}.net.xml"
+    with tempfile.TemporaryDirectory(prefix=f"lightwatch-{name}-") as tmp:
+        work = Path(tmp)
+        scenario.build_net(net, work)
+        if scenario.demand is None:
+            counts = build_city_demand(name, net, work)
+        else:
+            counts = build_fringe_demand(name, net, scenario.demand, scenario.profiles, work)
+    write_sumocfg(name, folder)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"scenarios to build (default: all of {', '.join(SCENARIOS)})",
+    )
+    args = parser.parse_args(argv)
+    names: list[str] = args.names or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    for name in names:
+        counts = build(name)
+        summary = ", ".join(f"{p}={n}" for p, n in counts.items())
+        print(f"{name}: {summary} vehicles")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
