@@ -19,7 +19,8 @@ from typing import Any
 import click
 
 from sim.errors import InputError, LightwatchError
-from sim.runner import SENSING, RunConfig, run
+from sim.runner import SENSING, RunConfig, run, scenario_of
+from sim.scenario import DEMAND_SCALES, PROFILES
 
 TABLE_KEYS = (
     ("delay_s", "delay s"),
@@ -58,7 +59,41 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by ``run`` and ``compare``."""
     opts = [
         click.option(
-            "--scenario", required=True, help="Bundled name, a .sumocfg, or a folder holding one."
+            "--scenario",
+            default=None,
+            help="Bundled name, a .sumocfg, or a folder holding one (or use --net-file).",
+        ),
+        click.option(
+            "--net-file", default=None, help="A SUMO .net.xml (with --route-files, no --scenario)."
+        ),
+        click.option(
+            "--route-files",
+            default="",
+            help="Comma-separated route files for --net-file (A.rou.xml,B.rou.xml).",
+        ),
+        click.option(
+            "--signals",
+            default="",
+            help="Comma-separated signal ids to control; the others keep their own programs.",
+        ),
+        click.option(
+            "--profile",
+            type=click.Choice(PROFILES),
+            default="constant",
+            show_default=True,
+            help="Demand profile: route files <name>.<profile>.rou.xml beside the default ones.",
+        ),
+        click.option(
+            "--demand",
+            type=click.Choice(list(DEMAND_SCALES)),
+            default=None,
+            help="Demand level: light, medium, heavy = 0.6, 1.0, 1.4 x the vehicles.",
+        ),
+        click.option(
+            "--demand-scale",
+            type=float,
+            default=None,
+            help="Factor on the number of vehicles (SUMO --scale; same seed, same vehicles).",
         ),
         click.option("--begin", "begin_s", type=float, default=None, help="Start time [s]."),
         click.option("--end", "end_s", type=float, default=None, help="End time [s]."),
@@ -136,6 +171,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             metavar="KEY=VALUE",
             help="Controller parameter, repeatable (e.g. -p extend_veh=1).",
         ),
+        click.argument("sumo_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SUMO_OPTIONS]"),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -259,7 +295,6 @@ def compare_cmd(
 ) -> None:
     """Run several controllers on the same scenario and seeds; print the mean per controller."""
     import controllers
-    from sim.scenario import resolve
 
     names = _parse_list(controller_list, "--controllers")
     for n in names:
@@ -269,9 +304,11 @@ def compare_cmd(
     for key in kv:
         if not any(_params_for(n, {key: ""}, strict=False) for n in names):
             raise InputError(f"no controller among {', '.join(names)} has parameter {key!r}")
-    scenario = resolve(kw["scenario"]).with_window(kw.get("begin_s"), kw.get("end_s"))
-    out_dir = Path(out) if out else Path("results") / scenario.name
     base = _base_config(**kw)
+    probe = RunConfig(**base)
+    probe.validate()
+    scenario = scenario_of(probe)
+    out_dir = Path(out) if out else Path("results") / scenario.name
     configs = []
     for name in names:
         ctl_params = _params_for(name, kv, strict=False)

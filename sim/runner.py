@@ -27,7 +27,19 @@ from sim.backend import Backend
 from sim.errors import InputError, LightwatchError
 from sim.layout import NetworkLayout, build_layout
 from sim.metrics import QueueRecorder, statistics_metrics, tripinfo_metrics
-from sim.scenario import NetScan, Scenario, resolve, scan_net
+from sim.results import SignalRecorder, check_format, write_queues
+from sim.scenario import (
+    PROFILES,
+    NetScan,
+    Scenario,
+    check_routes,
+    check_sumo_args,
+    demand_scale,
+    load,
+    merge_sumo_args,
+    scan_net,
+    with_profile,
+)
 from sim.sumo_home import sumo_version
 from sim.timing import Timing, TimingParams, phase_demand_kernel
 
@@ -38,7 +50,7 @@ SENSING = ("ideal", "detectors")
 class RunConfig:
     """Everything that defines one run. Keys equal the CLI flags (with ``_`` for ``-``)."""
 
-    scenario: str
+    scenario: str | None = None
     controller: str = "count"
     seed: int = 1
     begin_s: float | None = None
@@ -56,10 +68,47 @@ class RunConfig:
     sensing: str = "ideal"
     detector_length_m: float = 50.0
     queue_interval_s: float = 5.0
+    format: str = "csv"  # queues/signals tables: csv | parquet
     time_to_teleport_s: float = -1.0
     sumo_args: tuple[str, ...] = ()
+    net_file: str | None = None
+    route_files: tuple[str, ...] = ()  # a comma-separated string is accepted too
+    signals: tuple[str, ...] = ()  # controlled signal ids; empty: all (comma-separated ok)
+    profile: str = "constant"
+    demand: str | None = None  # light | medium | heavy
+    demand_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        # config files may give lists or comma-separated strings; keep tuples (hashable, frozen)
+        for key in ("route_files", "signals"):
+            value = getattr(self, key)
+            items = value.split(",") if isinstance(value, str) else value
+            unique = dict.fromkeys(str(v).strip() for v in items if str(v).strip())
+            object.__setattr__(self, key, tuple(unique))
+        if isinstance(self.sumo_args, str):
+            object.__setattr__(self, "sumo_args", tuple(self.sumo_args.split()))
+        else:
+            object.__setattr__(self, "sumo_args", tuple(str(v) for v in self.sumo_args))
+
+    def scale(self) -> float:
+        """Factor on the number of vehicles (``--demand`` / ``--demand-scale``; 1 by default)."""
+        return demand_scale(self.demand, self.demand_scale)
 
     def validate(self) -> None:
+        if self.scenario and self.net_file:
+            raise InputError("give either --scenario or --net-file with --route-files, not both")
+        if not self.scenario and not self.net_file:
+            raise InputError(
+                "no scenario: give --scenario NAME|FILE.sumocfg or --net-file X.net.xml "
+                "--route-files A.rou.xml"
+            )
+        if self.profile not in PROFILES:
+            raise InputError(
+                f"unknown demand profile {self.profile!r}; choose one of {', '.join(PROFILES)}"
+            )
+        self.scale()
+        check_sumo_args(self.sumo_args)
+        check_format(self.format)
         if self.detection_range_m <= 0:
             raise InputError(
                 f"--detection-range-m must be positive, got {self.detection_range_m:g}"
@@ -141,6 +190,29 @@ def _finish_out(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
+def scenario_of(cfg: RunConfig, scenario: Scenario | None = None) -> Scenario:
+    """The scenario ``cfg`` runs: loaded (unless given), demand profile applied, window set, routes
+    checked against the network."""
+    if scenario is None:
+        scenario = load(cfg.scenario, cfg.net_file, cfg.route_files, cfg.profile)
+    else:
+        scenario = with_profile(scenario, cfg.profile)
+    scenario = scenario.with_window(cfg.begin_s, cfg.end_s)
+    check_routes(scenario)
+    return scenario
+
+
+def check_signals(signals: tuple[str, ...], scan: NetScan) -> None:
+    """``InputError`` naming the ids in ``signals`` that are not traffic lights of the network."""
+    unknown = [s for s in signals if s not in scan.tls_ids]
+    if unknown:
+        have = ", ".join(scan.tls_ids[:5]) + (", ..." if len(scan.tls_ids) > 5 else "")
+        raise InputError(
+            f"--signals names unknown signal(s) {', '.join(unknown)}; "
+            f"the network has {len(scan.tls_ids)}: {have}"
+        )
+
+
 def run(
     cfg: RunConfig,
     scenario: Scenario | None = None,
@@ -156,12 +228,11 @@ def run(
     import controllers
 
     cfg.validate()
-    if scenario is None:
-        scenario = resolve(cfg.scenario)
-    scenario = scenario.with_window(cfg.begin_s, cfg.end_s)
+    scenario = scenario_of(cfg, scenario)
     controller = controllers.create(cfg.controller, cfg.params)
     tparams = timing_params(cfg, controller.timing_defaults)
     scan = scan_net(scenario.net_file)
+    check_signals(cfg.signals, scan)
     out = Path(cfg.out) if cfg.out else default_out(scenario.name, cfg.controller, cfg.seed)
     tmp = _prepare_out(out)
     backend = Backend(cfg.backend, gui=cfg.gui)
@@ -172,8 +243,10 @@ def run(
         det_ids = write_detectors(det_file, scan, length)
         adds = [*map(str, scenario.additional_files), str(det_file)]
         adds += [str(p) for p in controller.additional_files(scan, tmp)]
+        scale = cfg.scale()
         args = [
             *scenario.sumo_args(),
+            *(["--scale", f"{scale:g}"] if scale != 1.0 else []),
             "-a",
             ",".join(adds),
             "--seed",
@@ -189,11 +262,10 @@ def run(
             "--no-step-log",
             "--no-warnings",
             "--duration-log.disable",
-            *controller.sumo_args(scan, tmp),
-            *cfg.sumo_args,
         ]
+        args = merge_sumo_args(args, controller.sumo_args(scan, tmp), cfg.sumo_args)
         backend.start(args)
-        layout = build_layout(backend.api)
+        layout = build_layout(backend.api, list(cfg.signals) or None)
         summary = _loop(
             cfg, scenario, controller, tparams, backend, layout, det_ids, tmp, progress, on_step
         )
@@ -237,8 +309,12 @@ def _loop(
     timing = Timing(layout, tparams, dt) if controller.drives_signals else None
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     recorder = QueueRecorder(layout, scenario.begin_s, scenario.end_s, cfg.queue_interval_s)
+    signals = SignalRecorder(layout)
     if timing is not None:
         backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
+        signals.record(backend.time_s(), timing)
+    else:
+        signals.record_states(backend.time_s(), backend.signal_states(layout.signal_ids))
     end_s = scenario.end_s
     drives = timing is not None
     while True:
@@ -247,7 +323,7 @@ def _loop(
         now = state.time_s
         recorder.record(now, state.halting_veh)
         if progress is not None:
-            progress(now)
+            progress(now, backend.running_veh)
         if now >= end_s - 1e-9:
             break
         if drives:
@@ -261,6 +337,9 @@ def _loop(
             )
             timing.step(request, demand)
             backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
+            signals.record(now, timing)
+        else:
+            signals.record_states(now, backend.signal_states(layout.signal_ids))
         if on_step is not None:
             on_step(backend, timing)
         if backend.expected_vehicles() == 0 and now >= end_s:
@@ -271,7 +350,8 @@ def _loop(
     summary["queue_mean_veh"] = recorder.queue_mean_veh()
     summary["queue_max_veh"] = recorder.max
     summary["n_signals"] = layout.n_signals
-    recorder.write_csv(tmp / "queues.csv")
+    write_queues(recorder, tmp, cfg.format)
+    signals.write(tmp, cfg.format)
     return summary
 
 
@@ -291,6 +371,9 @@ def manifest(
         "controller_params": controller.param_dict(),
         "timing": dataclasses.asdict(tparams),
         "seed": cfg.seed,
+        "profile": cfg.profile,
+        "demand_scale": cfg.scale(),
+        "signals": list(cfg.signals),
         "backend": backend,
         "config": {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()
