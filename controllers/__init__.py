@@ -4,7 +4,15 @@ Each controller is a thin class over ``@njit`` kernels that decide for all signa
 Importing this package registers every bundled controller; :func:`get` looks one up by name.
 """
 
-from controllers import count, fixed, sumo_programs  # noqa: F401  (registers them)
+from controllers import (  # noqa: F401  (registers them)
+    count,
+    fixed,
+    greedy,
+    max_pressure,
+    sotl,
+    sumo_programs,
+    webster,
+)
 from controllers.base import REGISTRY, Controller, available, create, get, register
 
 __all__ = ["REGISTRY", "Controller", "available", "create", "get", "register"]
