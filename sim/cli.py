@@ -391,6 +391,11 @@ def networks_cmd() -> None:
     Console(width=120).print(table)
 
 
+from sim.bench import bench_cmd  # noqa: E402  (defined there: suites, gate, executors)
+
+cli.add_command(bench_cmd)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, exit 2 for bad input, 1 for failed runs."""
     try:
