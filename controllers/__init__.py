@@ -14,5 +14,6 @@ from controllers import (  # noqa: F401  (registers them)
     webster,
 )
 from controllers.base import REGISTRY, Controller, available, create, get, register
+from controllers.check import check_controller
 
-__all__ = ["REGISTRY", "Controller", "available", "create", "get", "register"]
+__all__ = ["REGISTRY", "Controller", "available", "check_controller", "create", "get", "register"]

@@ -3,12 +3,28 @@
 ``libsumo`` (default) runs SUMO in-process: fastest, one simulation per process, no GUI.
 ``traci`` talks to a SUMO or sumo-gui process over a socket on the loopback interface and reads
 state through subscriptions (one round trip per step). For a given seed both give the same results.
+
+SUMO is started from an argument list, never through a shell. Its own messages go to an error log
+(``--error-log``), not to the terminal: a load error becomes one ``InputError`` line quoting SUMO's
+first ``Error:`` line, and a failure mid-run (SUMO killed, connection lost, libsumo raising)
+becomes one ``RunFailed`` line with the simulated time reached. SUMO's TraCI server
+(``--remote-port``) has no option to choose its listening address: it listens on every interface
+only until lightwatch, connecting to 127.0.0.1 on a free ephemeral port, is accepted as its only
+client (``--num-clients`` 1); then it stops listening.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import itertools
-from typing import Any
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +36,47 @@ from sim.sumo_home import sumo_binary, sumo_home
 
 BACKENDS = ("libsumo", "traci")
 _LABELS = itertools.count()
+CONNECT_TIMEOUT_S = 120.0  # traci: time SUMO may take to load a network before it listens
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null (libsumo prints SUMO's errors there itself)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def first_error(log: Path | None) -> str | None:
+    """SUMO's first ``Error:`` message in its error log, without the prefix (None if none)."""
+    if log is None or not log.is_file():
+        return None
+    with contextlib.suppress(OSError):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Error:"):
+                return line.removeprefix("Error:").strip() or None
+    return None
+
+
+def _guarded(method: _F) -> _F:
+    """Turn SUMO and connection errors raised by ``method`` into one-line ``RunFailed``."""
+
+    @functools.wraps(method)
+    def wrapper(self: Backend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except self._errors as exc:
+            raise RunFailed(self.failure_message(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Backend:
@@ -37,34 +94,87 @@ class Backend:
         self._detectors: tuple[str, ...] = ()
         self._detector_queue = False
         self._traci_mod: Any = None
+        self._errors: tuple[type[BaseException], ...] = ()  # SUMO and connection errors
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.error_log: Path | None = None
+        self.last_time_s: float | None = None  # simulated time of the last step read
 
     def binary(self) -> str:
         """Path of the SUMO binary this backend starts."""
         return sumo_binary("sumo-gui" if self.gui else "sumo")
 
-    def start(self, args: list[str]) -> None:
-        """Start SUMO with ``args`` (options only, without the binary). Never uses a shell."""
+    def start(self, args: list[str], error_log: Path | None = None) -> None:
+        """Start SUMO with ``args`` (options only, without the binary). Never uses a shell.
+
+        SUMO writes its warnings and errors to ``error_log`` (when given), not to the terminal.
+        """
         sumo_home()
         cmd = [self.binary(), *args]
+        if error_log is not None:
+            cmd += ["--error-log", str(error_log)]
+            self.error_log = error_log
         if self.gui:
             cmd += ["--start", "--quit-on-end"]
         try:
             if self.name == "libsumo":
                 import libsumo
 
-                libsumo.start(cmd)
+                self._errors = (OSError, libsumo.TraCIException, libsumo.FatalTraCIError)
+                with _quiet_stderr():
+                    libsumo.start(cmd)
                 self.api = libsumo
             else:
                 import traci
+                from traci import exceptions as te
 
-                label = f"lightwatch-{next(_LABELS)}"
-                traci.start(cmd, label=label, numRetries=200, verbose=False)
-                self.api = traci.getConnection(label)
+                self._errors = (OSError, te.TraCIException, te.FatalTraCIError)
+                self.api = self._start_traci(traci, cmd)
                 self._traci_mod = traci
         except Exception as exc:  # SUMO refuses the input: report its first error line
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.close()
+            text = str(exc).strip()
+            msg = first_error(error_log) or (text.splitlines()[0] if text else type(exc).__name__)
             raise InputError(f"SUMO could not load the scenario: {msg}") from None
 
+    def _start_traci(self, traci: Any, cmd: list[str]) -> Any:
+        """Start SUMO as a child process (no shell, output silenced) and connect on loopback."""
+        from sumolib.miscutils import getFreeSocketPort
+
+        port = getFreeSocketPort()
+        self._proc = subprocess.Popen(
+            [*cmd, "--remote-port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        label = f"lightwatch-{next(_LABELS)}"
+        step_s = 0.05
+        with contextlib.redirect_stdout(io.StringIO()):  # traci prints its retries
+            conn = traci.connect(
+                port,
+                numRetries=int(CONNECT_TIMEOUT_S / step_s),
+                host="127.0.0.1",
+                proc=self._proc,
+                waitBetweenRetries=step_s,
+                label=label,
+            )
+        conn.getVersion()
+        return conn
+
+    def failure_message(self, exc: BaseException) -> str:
+        """One line for a SUMO failure mid-run: what happened and the simulated time reached."""
+        text = str(exc).strip()
+        reason = first_error(self.error_log) or (
+            text.splitlines()[0] if text else type(exc).__name__
+        )
+        if self._proc is not None and self._proc.poll() is not None:
+            code = self._proc.returncode
+            how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            reason = f"{reason.rstrip('.')} (SUMO {how})"
+        at = "before the first step" if self.last_time_s is None else f"at {self.last_time_s:g} s"
+        return f"SUMO failed {at} of simulated time: {reason}"
+
+    @_guarded
     def bind(
         self, layout: NetworkLayout, detector_ids: list[str], detector_queue: bool
     ) -> TrafficState:
@@ -88,23 +198,25 @@ class Backend:
                 self.api.lanearea.subscribe(det, [self._v_halt, self._v_num])
         return TrafficState.empty(layout, shared_queue=not detector_queue)
 
+    @_guarded
     def time_s(self) -> float:
         return float(self.api.simulation.getTime())
 
+    @_guarded
     def dt_s(self) -> float:
         return float(self.api.simulation.getDeltaT())
 
+    @_guarded
     def expected_vehicles(self) -> int:
         """Vehicles running or still to be inserted (0 once the demand is exhausted)."""
         return int(self.api.simulation.getMinExpectedNumber())
 
+    @_guarded
     def step(self) -> None:
         """Advance the simulation by one step."""
-        try:
-            self.api.simulationStep()
-        except Exception as exc:
-            raise RunFailed(f"SUMO failed during the run: {str(exc).strip() or exc!r}") from None
+        self.api.simulationStep()
 
+    @_guarded
     def read(self, state: TrafficState) -> None:
         """Fill ``state`` from the current simulation step (one pass, no allocation per lane)."""
         n_in = self._n_in
@@ -124,8 +236,9 @@ class Backend:
             state.near_veh[:n_in] = [dets[x][v] for x in self._detectors]
             if self._detector_queue:
                 state.queue_veh[:n_in] = [dets[x][h] for x in self._detectors]
-        state.time_s = self.time_s()
+        state.time_s = self.last_time_s = self.time_s()
 
+    @_guarded
     def set_states(
         self, signal_ids: tuple[str, ...], changed: NDArray[np.bool_], states: Any
     ) -> None:
@@ -140,11 +253,17 @@ class Backend:
 
     def close(self) -> None:
         """End the simulation; SUMO flushes its output files here."""
-        if self.api is None:
-            return
         try:
-            self.api.close()
+            if self.api is not None:
+                self.api.close()
         except Exception:
             pass
         finally:
             self.api = None
+            proc, self._proc = self._proc, None
+            if proc is not None and proc.poll() is None:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +29,12 @@ class TrafficState:
     lane_veh: NDArray[np.int32]  # [n_lanes] vehicles on the lane
     halting_veh: NDArray[np.int32]  # [n_lanes] true halting vehicles (speed < 0.1 m/s)
     capacity_veh: NDArray[np.float64]  # [n_lanes] static: lane length / 7.5 m
+    # [n_lanes] the lane's detector seems silent or stuck (sim/faults.py); all False by default
+    suspect_lane: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+
+    def __post_init__(self) -> None:
+        if self.suspect_lane.shape != self.queue_veh.shape:
+            self.suspect_lane = np.zeros(self.queue_veh.shape, dtype=np.bool_)
 
     @classmethod
     def empty(cls, layout: NetworkLayout, shared_queue: bool) -> TrafficState:
