@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from sim.errors import InputError, LightwatchError
+from sim.faults import FAIL_MODES, SUSPECT_AFTER_S
 from sim.runner import SENSING, RunConfig, run, scenario_of
 from sim.scenario import DEMAND_SCALES, PROFILES
 
@@ -162,6 +163,37 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default=-1.0,
             show_default=True,
             help="SUMO's jam teleport time [s]; -1 never teleports.",
+        ),
+        click.option(
+            "--stuck-s",
+            type=float,
+            default=300.0,
+            show_default=True,
+            help="Flag gridlock when every vehicle on the controlled lanes halts this long [s].",
+        ),
+        click.option(
+            "--fail-detectors",
+            type=float,
+            default=0.0,
+            show_default=True,
+            metavar="FRACTION",
+            help="Fraction of controlled lanes whose detector fails (reproducible, --fail-seed).",
+        ),
+        click.option("--fail-seed", type=int, default=1, show_default=True),
+        click.option(
+            "--fail-mode",
+            type=click.Choice(FAIL_MODES),
+            default="silent",
+            show_default=True,
+            help="silent: reads 0; stuck: freezes at its first non-zero reading.",
+        ),
+        click.option(
+            "--suspect-after-s",
+            type=float,
+            default=SUSPECT_AFTER_S,
+            show_default=True,
+            help="A detector unchanged this long while its signal sees traffic is suspect [s]; "
+            "its phase then runs the net's fixed timing.",
         ),
         click.option(
             "-p",

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,15 @@ import numpy as np
 
 from sim import __version__
 from sim.backend import Backend
-from sim.errors import InputError, LightwatchError
+from sim.errors import InputError, LightwatchError, RunFailed
+from sim.faults import (
+    SUSPECT_AFTER_S,
+    DetectorFaults,
+    GridlockWatch,
+    SuspectDetector,
+    check_fault_options,
+    red_wait_kernel,
+)
 from sim.layout import NetworkLayout, build_layout
 from sim.metrics import QueueRecorder, statistics_metrics, tripinfo_metrics
 from sim.results import SignalRecorder, check_format, write_queues
@@ -77,6 +87,11 @@ class RunConfig:
     profile: str = "constant"
     demand: str | None = None  # light | medium | heavy
     demand_scale: float | None = None
+    fail_detectors: float = 0.0  # fraction of controlled lanes whose detector fails
+    fail_seed: int = 1
+    fail_mode: str = "silent"  # silent | stuck
+    suspect_after_s: float = SUSPECT_AFTER_S
+    stuck_s: float = 300.0  # gridlock: all vehicles on controlled lanes halted this long
 
     def __post_init__(self) -> None:
         # config files may give lists or comma-separated strings; keep tuples (hashable, frozen)
@@ -123,6 +138,34 @@ class RunConfig:
             raise InputError(
                 f"unknown sensing {self.sensing!r}; choose one of {', '.join(SENSING)}"
             )
+        check_durations(self)
+        check_fault_options(self.fail_detectors, self.fail_mode, self.suspect_after_s, self.stuck_s)
+
+
+MAX_DURATION_S = 7 * 86400.0  # longest window, or timing value, a run accepts
+
+
+def check_durations(cfg: RunConfig) -> None:
+    """``InputError`` for a non-finite or absurdly long time value (e.g. ``--end 1e12``)."""
+    flags = (
+        ("--begin", cfg.begin_s),
+        ("--end", cfg.end_s),
+        ("--min-green-s", cfg.min_green_s),
+        ("--max-green-s", cfg.max_green_s),
+        ("--max-wait-s", cfg.max_wait_s),
+        ("--yellow-s", cfg.yellow_s),
+        ("--all-red-s", cfg.all_red_s),
+        ("--time-to-teleport", cfg.time_to_teleport_s),
+        ("--detection-range-m", cfg.detection_range_m),
+        ("--detector-length-m", cfg.detector_length_m),
+        ("--queue-interval-s", cfg.queue_interval_s),
+    )
+    for flag, value in flags:
+        if value is not None and not math.isfinite(value):
+            raise InputError(f"{flag} must be a finite number, got {value:g}")
+    for flag, value in flags[2:7]:
+        if value is not None and value > MAX_DURATION_S:
+            raise InputError(f"{flag} of {value:g} s is longer than 7 days; is the unit right?")
 
 
 @dataclass
@@ -198,6 +241,12 @@ def scenario_of(cfg: RunConfig, scenario: Scenario | None = None) -> Scenario:
     else:
         scenario = with_profile(scenario, cfg.profile)
     scenario = scenario.with_window(cfg.begin_s, cfg.end_s)
+    if scenario.begin_s < 0:
+        raise InputError(f"--begin must not be negative, got {scenario.begin_s:g} s")
+    if scenario.end_s - scenario.begin_s > MAX_DURATION_S:
+        raise InputError(
+            f"the time window {scenario.begin_s:g}-{scenario.end_s:g} s is longer than 7 days"
+        )
     check_routes(scenario)
     return scenario
 
@@ -264,7 +313,7 @@ def run(
             "--duration-log.disable",
         ]
         args = merge_sumo_args(args, controller.sumo_args(scan, tmp), cfg.sumo_args)
-        backend.start(args)
+        backend.start(args, error_log=tmp / "sumo-errors.log")
         layout = build_layout(backend.api, list(cfg.signals) or None)
         summary = _loop(
             cfg, scenario, controller, tparams, backend, layout, det_ids, tmp, progress, on_step
@@ -276,7 +325,10 @@ def run(
     except (LightwatchError, KeyboardInterrupt) as exc:
         backend.close()
         reason = str(exc) or type(exc).__name__
-        (tmp / "PARTIAL").write_text(f"run did not finish: {reason}\n", encoding="utf-8")
+        reached = "none" if backend.last_time_s is None else f"{backend.last_time_s:g}"
+        (tmp / "PARTIAL").write_text(
+            f"run did not finish: {reason}\nsimulated_time_s: {reached}\n", encoding="utf-8"
+        )
         raise
     summary["wall_s"] = time.perf_counter() - t0
     summary["manifest"] = manifest(cfg, scenario, controller, tparams, backend.name)
@@ -308,6 +360,17 @@ def _loop(
     dt = backend.dt_s()
     timing = Timing(layout, tparams, dt) if controller.drives_signals else None
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
+    # reliability (sim/faults.py): failed detectors, their detection, gridlock, longest red wait
+    faults = DetectorFaults(layout, cfg.fail_detectors, cfg.fail_seed, cfg.fail_mode)
+    copy_queue = faults.n_failed > 0 and state.queue_veh is state.halting_veh
+    if copy_queue:
+        state.queue_veh = state.halting_veh.copy()  # faults touch the sensed copy only
+    suspects = SuspectDetector(layout, cfg.suspect_after_s, dt)
+    suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.bool_)
+    gridlock = GridlockWatch(cfg.stuck_s, dt)
+    served = np.zeros(layout.n_lanes, dtype=np.bool_)
+    red_wait_s = np.zeros(layout.n_in_lanes)
+    max_red_wait_s = 0.0
     recorder = QueueRecorder(layout, scenario.begin_s, scenario.end_s, cfg.queue_interval_s)
     signals = SignalRecorder(layout)
     if timing is not None:
@@ -321,6 +384,14 @@ def _loop(
         backend.step()
         backend.read(state)
         now = state.time_s
+        if faults.n_failed:
+            if copy_queue:
+                np.copyto(state.queue_veh, state.halting_veh)
+            for name in ("queue_veh", "near_veh", "moving_veh"):
+                if hasattr(state, name):
+                    faults.apply(name, getattr(state, name))
+        suspects.update(state.queue_veh, state.near_veh, state.suspect_lane, suspect_phase)
+        gridlock.update(now, state.lane_veh, state.halting_veh)
         recorder.record(now, state.halting_veh)
         if progress is not None:
             progress(now, backend.running_veh)
@@ -338,6 +409,17 @@ def _loop(
             timing.step(request, demand)
             backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
             signals.record(now, timing)
+            worst_s = red_wait_kernel(
+                layout.phase_lane_ptr,
+                layout.phase_lane_idx,
+                timing.cur_p,
+                timing.stage,
+                state.halting_veh,
+                dt,
+                served,
+                red_wait_s,
+            )
+            max_red_wait_s = max(max_red_wait_s, worst_s)
         else:
             signals.record_states(now, backend.signal_states(layout.signal_ids))
         if on_step is not None:
@@ -345,8 +427,15 @@ def _loop(
         if backend.expected_vehicles() == 0 and now >= end_s:
             break
     backend.close()
-    summary: dict[str, Any] = tripinfo_metrics(tmp / "tripinfo.xml", scenario.begin_s, end_s)
-    summary.update(statistics_metrics(tmp / "statistics.xml"))
+    try:
+        summary: dict[str, Any] = tripinfo_metrics(tmp / "tripinfo.xml", scenario.begin_s, end_s)
+        summary.update(statistics_metrics(tmp / "statistics.xml"))
+    except (ET.ParseError, OSError) as exc:
+        raise RunFailed(f"SUMO's output files are incomplete: {exc}") from None
+    summary.update(gridlock.report())
+    summary["detectors_failed"] = faults.n_failed
+    summary.update(suspects.report(faults.failed_idx))
+    summary["max_red_wait_s"] = max_red_wait_s if drives else None
     summary["queue_mean_veh"] = recorder.queue_mean_veh()
     summary["queue_max_veh"] = recorder.max
     summary["n_signals"] = layout.n_signals

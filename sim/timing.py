@@ -114,6 +114,70 @@ def constrain_kernel(
         changed[s] = True
 
 
+@njit(cache=True)
+def fallback_kernel(
+    request: NDArray[np.int64],  # [n_signals] the controller's request
+    demand: NDArray[np.bool_],  # [n_phases] sensed demand
+    dt_s: float,
+    phase_ptr: NDArray[np.int64],  # [n_signals + 1]
+    suspect_phase: NDArray[np.bool_],  # [n_phases] every lane of the phase has a suspect detector
+    program_green_s: NDArray[np.float64],  # [n_phases] green of the phase in the net's program
+    fixed_wait_s: NDArray[np.float64],  # [n_phases] red of the phase in the net's program cycle
+    cur_p: NDArray[np.int64],  # [n_signals]
+    stage: NDArray[np.int8],  # [n_signals]
+    t_stage_s: NDArray[np.float64],  # [n_signals] before this step's advance
+    wait_s: NDArray[np.float64],  # [n_phases] in/out: the constrain kernel's waiting time
+    unserved_s: NDArray[np.float64],  # [n_phases] in/out: seconds since the phase was green
+    request_out: NDArray[np.int64],  # [n_signals] out: request with the fallback applied
+    demand_out: NDArray[np.bool_],  # [n_phases] out: demand with the fallback applied
+) -> None:
+    """Fixed-time fallback for phases whose detectors are all suspect (``sim/faults.py``).
+
+    Such a phase is timed as in the network's own program, whatever the controller asks:
+    it always counts as having demand (so the starvation bound applies to it, crediting the time
+    it has gone unserved), it is requested once it has waited ``fixed_wait_s`` (its red time in the
+    program cycle), and once green it is held for ``program_green_s`` and then released to the
+    waiting phase with demand that waited longest. Phases that are not suspect are untouched;
+    every rule of :func:`constrain_kernel` still applies on top.
+    """
+    for s in range(cur_p.shape[0]):
+        lo = phase_ptr[s]
+        hi = phase_ptr[s + 1]
+        cur = cur_p[s]
+        for p in range(lo, hi):
+            if stage[s] == GREEN and p == cur:
+                unserved_s[p] = 0.0
+            else:
+                unserved_s[p] += dt_s
+            demand_out[p] = demand[p] or suspect_phase[p]
+            if suspect_phase[p] and p != cur and wait_s[p] < unserved_s[p] - dt_s:
+                wait_s[p] = unserved_s[p] - dt_s  # the kernel adds this step's dt
+        request_out[s] = request[s]
+        if stage[s] != GREEN:
+            continue
+        if suspect_phase[cur]:
+            if t_stage_s[s] + dt_s < program_green_s[cur] - _EPS:
+                request_out[s] = cur
+            else:
+                best = -1
+                for p in range(lo, hi):
+                    if p != cur and demand_out[p] and (best < 0 or wait_s[p] > wait_s[best]):
+                        best = p
+                request_out[s] = best
+            continue
+        best = -1
+        for p in range(lo, hi):
+            if (
+                p != cur
+                and suspect_phase[p]
+                and unserved_s[p] >= fixed_wait_s[p] - _EPS
+                and (best < 0 or unserved_s[p] > unserved_s[best])
+            ):
+                best = p
+        if best >= 0:
+            request_out[s] = best
+
+
 @dataclass(frozen=True, slots=True)
 class TimingParams:
     """Safety limits shared by every controller, in seconds."""
@@ -163,10 +227,41 @@ class Timing:
         self.t_stage_s = np.zeros(n)
         self.wait_s = np.zeros(layout.n_phases)
         self.changed = np.ones(n, dtype=np.bool_)
+        # fixed-time fallback for phases with failed detectors (fallback_kernel); the runner
+        # sets suspect_phase each step
+        self.suspect_phase = np.zeros(layout.n_phases, dtype=np.bool_)
+        self.unserved_s = np.zeros(layout.n_phases)
+        cycle_s = np.add.reduceat(layout.program_green_s, layout.phase_ptr[:-1]) + np.diff(
+            layout.phase_ptr
+        ) * (self.yellow_s + self.all_red_s)
+        self.fixed_wait_s = cycle_s[layout.phase_signal] - layout.program_green_s
+        self._request = np.zeros(n, dtype=np.int64)
+        self._demand = np.zeros(layout.n_phases, dtype=np.bool_)
 
     def step(self, request: NDArray[np.int64], demand: NDArray[np.bool_]) -> None:
-        """Advance one step and apply ``request`` [n_signals]; sets ``changed`` [n_signals]."""
+        """Advance one step and apply ``request`` [n_signals]; sets ``changed`` [n_signals].
+
+        Phases flagged in ``suspect_phase`` get the fixed-time fallback (:func:`fallback_kernel`).
+        """
         lay = self.layout
+        fallback_kernel(
+            request,
+            demand,
+            self.dt_s,
+            lay.phase_ptr,
+            self.suspect_phase,
+            lay.program_green_s,
+            self.fixed_wait_s,
+            self.cur_p,
+            self.stage,
+            self.t_stage_s,
+            self.wait_s,
+            self.unserved_s,
+            self._request,
+            self._demand,
+        )
+        if self.suspect_phase.any():
+            request, demand = self._request, self._demand
         constrain_kernel(
             request,
             demand,

@@ -1,0 +1,312 @@
+"""Reliability: simulated detector faults, their detection, and gridlock detection.
+
+Detector faults (``--fail-detectors FRACTION --fail-seed N --fail-mode silent|stuck``)
+    ``round(FRACTION * n_in_lanes)`` controlled incoming lanes, drawn with
+    ``np.random.default_rng(fail_seed)`` over ``layout.lane_ids[:n_in_lanes]`` (so the same seed
+    fails the same lanes of a network whatever the controller or the run seed), lose their
+    detector for the whole window. Only the sensed arrays change: ``state.queue_veh`` and
+    ``state.near_veh``; the true ``halting_veh`` (metrics) never does.
+        silent  the lane reads 0 vehicles.
+        stuck   each sensed value freezes at its first non-zero reading (the lane reads its true
+                value, 0, until the detector has seen a vehicle) — a detector stuck "occupied".
+
+Detection (:func:`suspect_kernel`, used for every controller, failed or not)
+    A lane is *suspect* when its sensed pair ``(queue_veh, near_veh)`` has not changed for
+    ``suspect_after_s`` seconds while another incoming lane of the same signal changed within
+    that time ("the rest of the signal saw traffic"). It stops being suspect as soon as its
+    reading changes. A lane that really sees no vehicle for that long is flagged too (a false
+    alarm, reported separately); its phase is then served as in the fixed plan until a vehicle
+    shows up.
+
+Fallback (:func:`sim.timing.fallback_kernel`)
+    A green phase whose incoming lanes are all suspect is timed as in the network's own plan:
+    it always counts as having demand, it is served when it has waited as long as the fixed
+    cycle would make it wait, and it is held for its program green. See ``sim/timing.py``.
+
+Gridlock (:class:`GridlockWatch`)
+    Traffic is *stuck* at a step when vehicles are on the controlled lanes (incoming and
+    outgoing) and every one of them is halting (speed < 0.1 m/s). A stuck period lasting
+    ``stuck_s`` seconds flags the run (``gridlock: true``, ``gridlock_at_s`` the time the period
+    began). Vehicles elsewhere in the network are not looked at; teleports (``teleports`` in the
+    summary) end a jam before it counts when ``--time-to-teleport`` is positive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from sim.errors import InputError
+from sim.layout import NetworkLayout
+
+FAIL_MODES = ("silent", "stuck")
+SUSPECT_AFTER_S = 120.0  # default --suspect-after-s
+SILENT, STUCK = 0, 1
+
+
+@njit(cache=True)
+def apply_faults_kernel(
+    failed_idx: NDArray[np.int64],  # [n_failed] lane indices whose detector failed
+    mode: int,  # 0 silent, 1 stuck
+    frozen: NDArray[np.int32],  # [n_failed] in/out: stuck value, -1 until the first non-zero one
+    values: NDArray[np.int32],  # [n_lanes] in/out: one sensed array (vehicles)
+) -> None:
+    """Overwrite the failed lanes' values (silent: 0; stuck: the first non-zero reading)."""
+    for k in range(failed_idx.shape[0]):
+        lane = failed_idx[k]
+        if mode == SILENT:
+            values[lane] = 0
+        elif frozen[k] >= 0:
+            values[lane] = frozen[k]
+        elif values[lane] > 0:
+            frozen[k] = values[lane]
+
+
+@njit(cache=True)
+def suspect_kernel(
+    lane_signal: NDArray[np.int64],  # [n_in_lanes] signal of each incoming lane
+    queue_veh: NDArray[np.int32],  # [n_lanes] sensed halting vehicles
+    near_veh: NDArray[np.int32],  # [n_lanes] sensed vehicles within range
+    dt_s: float,
+    suspect_after_s: float,
+    last_queue: NDArray[np.int32],  # [n_in_lanes] in/out: previous reading
+    last_near: NDArray[np.int32],  # [n_in_lanes] in/out: previous reading
+    unchanged_s: NDArray[np.float64],  # [n_in_lanes] in/out: seconds since the reading changed
+    quiet1_s: NDArray[np.float64],  # [n_signals] scratch: smallest unchanged_s of the signal
+    quiet2_s: NDArray[np.float64],  # [n_signals] scratch: second smallest
+    suspect: NDArray[np.bool_],  # [n_lanes] out: suspect lanes (outgoing lanes stay False)
+    ever: NDArray[np.bool_],  # [n_in_lanes] in/out: lanes suspect at some step
+) -> int:
+    """Flag suspect lanes (module docstring); returns how many are suspect now."""
+    n_in = lane_signal.shape[0]
+    quiet1_s[:] = np.inf
+    quiet2_s[:] = np.inf
+    for lane in range(n_in):
+        q = queue_veh[lane]
+        n = near_veh[lane]
+        if q != last_queue[lane] or n != last_near[lane]:
+            unchanged_s[lane] = 0.0
+            last_queue[lane] = q
+            last_near[lane] = n
+        else:
+            unchanged_s[lane] += dt_s
+        s = lane_signal[lane]
+        u = unchanged_s[lane]
+        if u < quiet1_s[s]:
+            quiet2_s[s] = quiet1_s[s]
+            quiet1_s[s] = u
+        elif u < quiet2_s[s]:
+            quiet2_s[s] = u
+    count = 0
+    for lane in range(n_in):
+        u = unchanged_s[lane]
+        s = lane_signal[lane]
+        # the most recent change among the signal's other lanes
+        other = quiet2_s[s] if u == quiet1_s[s] else quiet1_s[s]
+        flag = u >= suspect_after_s and other < suspect_after_s
+        suspect[lane] = flag
+        if flag:
+            ever[lane] = True
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def suspect_phase_kernel(
+    phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
+    phase_lane_idx: NDArray[np.int64],  # [nnz]
+    suspect_lane: NDArray[np.bool_],  # [n_lanes]
+    out: NDArray[np.bool_],  # [n_phases] out: every lane the phase serves is suspect
+) -> None:
+    """A phase is suspect when it serves at least one lane and all its lanes are suspect."""
+    for p in range(out.shape[0]):
+        lo = phase_lane_ptr[p]
+        hi = phase_lane_ptr[p + 1]
+        flag = hi > lo
+        for k in range(lo, hi):
+            if not suspect_lane[phase_lane_idx[k]]:
+                flag = False
+                break
+        out[p] = flag
+
+
+@njit(cache=True)
+def stuck_kernel(lane_veh: NDArray[np.int32], halting_veh: NDArray[np.int32]) -> bool:
+    """True when the lanes hold vehicles and every one of them is halting."""
+    n_veh = 0
+    n_halt = 0
+    for lane in range(lane_veh.shape[0]):
+        n_veh += lane_veh[lane]
+        n_halt += halting_veh[lane]
+    return n_veh > 0 and n_halt >= n_veh
+
+
+def check_fault_options(
+    fail_detectors: float, fail_mode: str, suspect_after_s: float, stuck_s: float
+) -> None:
+    """Raise ``InputError`` for impossible fault or gridlock options."""
+    if not 0.0 <= fail_detectors <= 1.0:
+        raise InputError(f"--fail-detectors is a fraction between 0 and 1, got {fail_detectors:g}")
+    if fail_mode not in FAIL_MODES:
+        raise InputError(
+            f"unknown --fail-mode {fail_mode!r}; choose one of {', '.join(FAIL_MODES)}"
+        )
+    if not 0.0 < suspect_after_s < np.inf:
+        raise InputError(f"--suspect-after-s must be positive, got {suspect_after_s:g}")
+    if not 0.0 < stuck_s < np.inf:
+        raise InputError(f"--stuck-s must be positive, got {stuck_s:g}")
+
+
+def lane_signals(layout: NetworkLayout) -> NDArray[np.int64]:
+    """Signal of each incoming lane, shape [n_in_lanes]."""
+    appr = layout.lane_approach[: layout.n_in_lanes]
+    return layout.approach_signal[appr].astype(np.int64)
+
+
+class DetectorFaults:
+    """Failed detectors of one run: which lanes, how they fail, and the per-step transform."""
+
+    def __init__(self, layout: NetworkLayout, fraction: float, seed: int, mode: str) -> None:
+        n_in = layout.n_in_lanes
+        n_failed = round(fraction * n_in)
+        rng = np.random.default_rng(seed)
+        self.failed_idx = np.sort(rng.choice(n_in, size=n_failed, replace=False)).astype(np.int64)
+        self.mode = FAIL_MODES.index(mode)
+        self._frozen: dict[str, NDArray[np.int32]] = {}
+
+    @property
+    def n_failed(self) -> int:
+        return int(self.failed_idx.shape[0])
+
+    def apply(self, name: str, values: NDArray[np.int32]) -> None:
+        """Overwrite the failed lanes of the sensed array ``name`` in place, shape [n_lanes]."""
+        if not self.n_failed:
+            return
+        frozen = self._frozen.get(name)
+        if frozen is None:
+            frozen = self._frozen[name] = np.full(self.n_failed, -1, dtype=np.int32)
+        apply_faults_kernel(self.failed_idx, self.mode, frozen, values)
+
+
+class SuspectDetector:
+    """Per-step detection of silent or stuck detectors; fills ``state.suspect_lane``."""
+
+    def __init__(self, layout: NetworkLayout, suspect_after_s: float, dt_s: float) -> None:
+        n_in = layout.n_in_lanes
+        self.layout = layout
+        self.suspect_after_s = float(suspect_after_s)
+        self.dt_s = float(dt_s)
+        self.lane_signal = lane_signals(layout)
+        self.last_queue = np.zeros(n_in, dtype=np.int32)
+        self.last_near = np.zeros(n_in, dtype=np.int32)
+        self.unchanged_s = np.zeros(n_in)
+        self.quiet1_s = np.zeros(layout.n_signals)
+        self.quiet2_s = np.zeros(layout.n_signals)
+        self.ever = np.zeros(n_in, dtype=np.bool_)
+        self.n_suspect = 0
+
+    def update(
+        self,
+        queue_veh: NDArray[np.int32],
+        near_veh: NDArray[np.int32],
+        suspect_lane: NDArray[np.bool_],
+        suspect_phase: NDArray[np.bool_],
+    ) -> None:
+        """Update ``suspect_lane`` [n_lanes] and ``suspect_phase`` [n_phases] in place."""
+        lay = self.layout
+        had = self.n_suspect
+        self.n_suspect = suspect_kernel(
+            self.lane_signal,
+            queue_veh,
+            near_veh,
+            self.dt_s,
+            self.suspect_after_s,
+            self.last_queue,
+            self.last_near,
+            self.unchanged_s,
+            self.quiet1_s,
+            self.quiet2_s,
+            suspect_lane,
+            self.ever,
+        )
+        if self.n_suspect or had:
+            suspect_phase_kernel(
+                lay.phase_lane_ptr, lay.phase_lane_idx, suspect_lane, suspect_phase
+            )
+
+    def report(self, failed_idx: NDArray[np.int64]) -> dict[str, int]:
+        """``detectors_detected`` (failed lanes flagged at some step) and false alarms."""
+        failed = np.zeros(self.ever.shape[0], dtype=np.bool_)
+        failed[failed_idx] = True
+        return {
+            "detectors_detected": int(np.count_nonzero(self.ever & failed)),
+            "detectors_false_alarms": int(np.count_nonzero(self.ever & ~failed)),
+        }
+
+
+@dataclass
+class GridlockWatch:
+    """Flags a run whose controlled lanes are fully stuck for ``stuck_s`` seconds."""
+
+    stuck_s: float
+    dt_s: float
+    since_s: float = -1.0  # start of the current stuck period, -1 when moving
+    longest_s: float = 0.0
+    gridlock_at_s: float | None = None
+
+    def update(
+        self, time_s: float, lane_veh: NDArray[np.int32], halting_veh: NDArray[np.int32]
+    ) -> None:
+        if stuck_kernel(lane_veh, halting_veh):
+            if self.since_s < 0:
+                self.since_s = time_s - self.dt_s
+            length = time_s - self.since_s
+            self.longest_s = max(self.longest_s, length)
+            if self.gridlock_at_s is None and length >= self.stuck_s - 1e-9:
+                self.gridlock_at_s = self.since_s
+        else:
+            self.since_s = -1.0
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "gridlock": self.gridlock_at_s is not None,
+            "gridlock_at_s": self.gridlock_at_s,
+            "stuck_longest_s": self.longest_s,
+        }
+
+
+@njit(cache=True)
+def red_wait_kernel(
+    phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
+    phase_lane_idx: NDArray[np.int64],  # [nnz]
+    cur_p: NDArray[np.int64],  # [n_signals] current green (the one being left in a clearance)
+    stage: NDArray[np.int8],  # [n_signals] 0 green, 1 yellow, 2 all-red
+    halting_veh: NDArray[np.int32],  # [n_lanes] true halting vehicles
+    dt_s: float,
+    served: NDArray[np.bool_],  # [n_lanes] scratch
+    red_wait_s: NDArray[np.float64],  # [n_in_lanes] in/out: seconds with a queue and no green
+) -> float:
+    """Time each incoming lane has held halting vehicles without a green; returns the largest.
+
+    A lane counts as served while the current green of its signal serves it (stage 0).
+    """
+    served[:] = False
+    for s in range(cur_p.shape[0]):
+        if stage[s] != 0:
+            continue
+        p = cur_p[s]
+        for k in range(phase_lane_ptr[p], phase_lane_ptr[p + 1]):
+            served[phase_lane_idx[k]] = True
+    worst = 0.0
+    for lane in range(red_wait_s.shape[0]):
+        if served[lane] or halting_veh[lane] == 0:
+            red_wait_s[lane] = 0.0
+        else:
+            red_wait_s[lane] += dt_s
+            if red_wait_s[lane] > worst:
+                worst = red_wait_s[lane]
+    return worst
