@@ -251,6 +251,25 @@ class Backend:
         """Program id a signal runs now (``online`` once states are set from here)."""
         return str(self.api.trafficlight.getProgram(signal_id))
 
+    def signal_states(self, signal_ids: tuple[str, ...]) -> list[str]:
+        """State string each signal shows now (traci: subscribed on the first call)."""
+        tl = self.api.trafficlight
+        if self.name == "traci":
+            from traci import constants as tc
+
+            res = tl.getAllSubscriptionResults()
+            key = tc.TL_RED_YELLOW_GREEN_STATE
+            if all(s in res for s in signal_ids):
+                return [res[s][key] for s in signal_ids]
+            for s in signal_ids:
+                tl.subscribe(s, [key])
+        get = tl.getRedYellowGreenState
+        return [get(s) for s in signal_ids]
+
+    def running_veh(self) -> int:
+        """Vehicles in the network now."""
+        return int(self.api.vehicle.getIDCount())
+
     def close(self) -> None:
         """End the simulation; SUMO flushes its output files here."""
         try:

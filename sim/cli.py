@@ -20,6 +20,7 @@ import click
 
 from sim.errors import InputError, LightwatchError
 from sim.faults import FAIL_MODES, SUSPECT_AFTER_S
+from sim.results import FORMATS, config_options, save_resolved_config
 from sim.runner import SENSING, RunConfig, run, scenario_of
 from sim.scenario import DEMAND_SCALES, PROFILES
 
@@ -157,6 +158,14 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Sampling interval of queues.csv [s].",
         ),
         click.option(
+            "--format",
+            "format",
+            type=click.Choice(FORMATS),
+            default="csv",
+            show_default=True,
+            help="Table format of queues and signals (parquet needs the pyarrow extra).",
+        ),
+        click.option(
             "--time-to-teleport",
             "time_to_teleport_s",
             type=float,
@@ -207,7 +216,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(opts):
         f = opt(f)
-    return f
+    return config_options(f)
 
 
 def _base_config(**kw: Any) -> dict[str, Any]:
@@ -254,8 +263,15 @@ def cli() -> None:
 @click.option("--gui", is_flag=True, help="Watch the run in sumo-gui (uses the traci backend).")
 def run_cmd(params: tuple[str, ...], **kw: Any) -> None:
     """Run one scenario with one controller and print its summary."""
+    from sim.progress import RunProgress
+
     cfg = RunConfig(params=_parse_kv(params), **_base_config(**kw))
-    result = run(cfg)
+    cfg.validate()
+    scenario = scenario_of(cfg)
+    save_resolved_config(kw.get("save_config"), "run", scenario.begin_s, scenario.end_s)
+    label = f"{scenario.name} {cfg.controller} seed {cfg.seed}"
+    with RunProgress(label, scenario.begin_s, scenario.end_s) as progress:
+        result = run(cfg, progress=progress)
     print_table(
         f"{result.summary['manifest']['scenario']} seed {cfg.seed}",
         [(cfg.controller, result.summary)],
@@ -317,6 +333,7 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     help="Output folder (default results/SCENARIO).",
 )
 @click.option("--jobs", type=int, default=None, help="Parallel runs (default: CPU count).")
+@click.option("--plot", is_flag=True, help="Also write the plots into OUT/plots/.")
 def compare_cmd(
     params: tuple[str, ...],
     controller_list: str,
@@ -340,6 +357,7 @@ def compare_cmd(
     probe = RunConfig(**base)
     probe.validate()
     scenario = scenario_of(probe)
+    save_resolved_config(kw.get("save_config"), "compare", scenario.begin_s, scenario.end_s)
     out_dir = Path(out) if out else Path("results") / scenario.name
     configs = []
     for name in names:
@@ -362,18 +380,22 @@ def compare_cmd(
         f"{n_jobs} parallel",
         err=True,
     )
-    with ProcessPoolExecutor(
-        max_workers=n_jobs, mp_context=get_context("spawn"), max_tasks_per_child=1
-    ) as pool:
+    from sim.progress import CountProgress
+
+    with (
+        ProcessPoolExecutor(
+            max_workers=n_jobs, mp_context=get_context("spawn"), max_tasks_per_child=1
+        ) as pool,
+        CountProgress(f"compare {scenario.name}", len(configs)) as progress,
+    ):
         futures = {pool.submit(_run_one, c): c for c in configs}
         try:
             for fut in as_completed(futures):
                 c = futures[fut]
                 summary = fut.result()
                 results[(c.controller, c.seed)] = summary
-                click.echo(
-                    f"  done {c.controller} seed {c.seed}: delay {summary['delay_s']:.1f} s",
-                    err=True,
+                progress.done(
+                    f"done {c.controller} seed {c.seed}: delay {summary['delay_s']:.1f} s"
                 )
         except BaseException:
             for f in futures:
@@ -397,6 +419,11 @@ def compare_cmd(
     )
     print_table(f"{scenario.name}, mean over seeds {','.join(map(str, seed_list))}", rows)
     click.echo(f"results: {out_dir.resolve()}")
+    if kw.get("plot"):
+        from sim.plots import plot_results
+
+        files = plot_results([Path(c.out) for c in configs if c.out], out_dir / "plots")
+        click.echo(f"plots: {(out_dir / 'plots').resolve()} ({len(files)} files)")
 
 
 @cli.command("networks")
@@ -426,6 +453,10 @@ def networks_cmd() -> None:
 from sim.bench import bench_cmd  # noqa: E402  (defined there: suites, gate, executors)
 
 cli.add_command(bench_cmd)
+
+from sim.plots import plot_cmd  # noqa: E402  (lightwatch plot RESULTS...)
+
+cli.add_command(plot_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
