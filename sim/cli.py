@@ -428,15 +428,17 @@ def compare_cmd(
 
 @cli.command("networks")
 def networks_cmd() -> None:
-    """List the bundled scenarios with their sizes."""
+    """List the bundled scenarios: signals, controlled lanes, vehicles, window and profiles."""
     from rich.console import Console
     from rich.table import Table
 
-    from sim.scenario import bundled_scenarios, from_sumocfg, scan_net
+    from sim.scenario import bundled_scenarios, check_routes, from_sumocfg, profiles, scan_net
 
-    table = Table(title="bundled scenarios")
-    for col in ("name", "signals", "controlled lanes", "window s", "path"):
-        table.add_column(col)
+    table = Table(title="bundled scenarios (use --scenario NAME, --profile PROFILE)")
+    for col in ("name", "signals", "controlled lanes", "vehicles", "window s", "profiles"):
+        numeric = col in ("signals", "controlled lanes", "vehicles")
+        table.add_column(col, justify="right" if numeric else "left")
+    table.add_column("path", overflow="fold")
     for name, cfg in bundled_scenarios().items():
         sc = from_sumocfg(cfg, name=name)
         scan = scan_net(sc.net_file)
@@ -444,10 +446,13 @@ def networks_cmd() -> None:
             name,
             str(len(scan.tls_ids)),
             str(len(scan.controlled_lanes)),
+            str(check_routes(sc)),
             f"{sc.begin_s:g}-{sc.end_s:g}",
+            ", ".join(profiles(sc)),
             str(cfg.parent),
         )
-    Console(width=120).print(table)
+    Console(width=140).print(table)
+    click.echo("vehicles: defined in the default (constant) route file; --demand-scale scales them")
 
 
 from sim.bench import bench_cmd  # noqa: E402  (defined there: suites, gate, executors)

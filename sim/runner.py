@@ -112,6 +112,8 @@ class RunConfig:
     def validate(self) -> None:
         if self.scenario and self.net_file:
             raise InputError("give either --scenario or --net-file with --route-files, not both")
+        if self.route_files and not self.net_file:
+            raise InputError("--route-files needs --net-file (or use --scenario)")
         if not self.scenario and not self.net_file:
             raise InputError(
                 "no scenario: give --scenario NAME|FILE.sumocfg or --net-file X.net.xml "
@@ -234,8 +236,8 @@ def _finish_out(tmp: Path, out: Path) -> None:
 
 
 def scenario_of(cfg: RunConfig, scenario: Scenario | None = None) -> Scenario:
-    """The scenario ``cfg`` runs: loaded (unless given), demand profile applied, window set, routes
-    checked against the network."""
+    """The scenario ``cfg`` runs: loaded (unless given), demand profile applied, window set,
+    ``--signals`` and the routes checked against the network."""
     if scenario is None:
         scenario = load(cfg.scenario, cfg.net_file, cfg.route_files, cfg.profile)
     else:
@@ -247,6 +249,7 @@ def scenario_of(cfg: RunConfig, scenario: Scenario | None = None) -> Scenario:
         raise InputError(
             f"the time window {scenario.begin_s:g}-{scenario.end_s:g} s is longer than 7 days"
         )
+    check_signals(cfg.signals, scan_net(scenario.net_file))
     check_routes(scenario)
     return scenario
 
@@ -281,7 +284,6 @@ def run(
     controller = controllers.create(cfg.controller, cfg.params)
     tparams = timing_params(cfg, controller.timing_defaults)
     scan = scan_net(scenario.net_file)
-    check_signals(cfg.signals, scan)
     out = Path(cfg.out) if cfg.out else default_out(scenario.name, cfg.controller, cfg.seed)
     tmp = _prepare_out(out)
     backend = Backend(cfg.backend, gui=cfg.gui)

@@ -336,7 +336,7 @@ class RouteScan:
     n_vehicles: int  # <vehicle> and <trip> elements plus flows with a ``number``
     n_flows_unbounded: int  # flows defined by rate or probability (not counted above)
     unknown_edges: tuple[str, ...]  # edge ids the routes use that the network lacks (sorted)
-    first_unknown_at: str  # "file:element id" of the first use of an unknown edge, or ""
+    first_unknown_at: str  # 'file, <vehicle id="v0">' of the first unknown edge, or ""
 
 
 _ROUTE_CACHE: dict[tuple[str, float, str, float], RouteScan] = {}
@@ -357,7 +357,7 @@ def scan_routes(route_file: Path, edge_ids: frozenset[str] | None = None) -> Rou
         raise InputError(f"route file not found: {route_file}")
     n_veh = n_unbounded = 0
     unknown: set[str] = set()
-    first = ""
+    first = top = ""
     depth = 0
     root: ET.Element | None = None
     try:
@@ -366,6 +366,9 @@ def scan_routes(route_file: Path, edge_ids: frozenset[str] | None = None) -> Rou
                 if root is None:
                     root = el
                 depth += 1
+                if depth == 2:  # a top-level element: name it in messages
+                    el_id = el.get("id")
+                    top = f'<{el.tag} id="{el_id}">' if el_id else f"<{el.tag}>"
                 continue
             depth -= 1
             tag = el.tag
@@ -388,8 +391,7 @@ def scan_routes(route_file: Path, edge_ids: frozenset[str] | None = None) -> Rou
                 bad = [e for e in used if e not in edge_ids]
                 if bad:
                     if not first:
-                        el_id = el.get("id")
-                        first = f"{route_file.name}, <{tag}" + (f' id="{el_id}">' if el_id else ">")
+                        first = f"{route_file.name}, {top}"
                     unknown.update(bad)
             if depth == 1 and root is not None:  # a top-level element is done: drop it
                 root.clear()
