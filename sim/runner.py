@@ -54,6 +54,9 @@ from sim.sumo_home import sumo_version
 from sim.timing import Timing, TimingParams, phase_demand_kernel
 
 SENSING = ("ideal", "detectors")
+HALTING_SPEED_MS = 0.1
+"""Detectors count a vehicle as halting below this speed, as SUMO's lane counts do (its
+lane-area default, 1.39 m/s, would count slow-rolling vehicles as queued)."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ def write_detectors(path: Path, scan: NetScan, length_m: float) -> list[str]:
         start = max(end - length_m, 0.0)
         lines.append(
             f'  <laneAreaDetector id="{_xml(det)}" lane="{_xml(lane)}" pos="{start:.2f}" '
-            f'endPos="{end:.2f}" period="86400" file="NUL"/>'
+            f'endPos="{end:.2f}" period="86400" file="NUL" speedThreshold="{HALTING_SPEED_MS:g}"/>'
         )
     lines.append("</additional>")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
