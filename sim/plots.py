@@ -228,10 +228,10 @@ def _save(fig: Any, out_dir: Path, stem: str, svg: bool) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = [out_dir / f"{stem}.png"]
-    fig.savefig(paths[0], dpi=DPI)
+    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight", pad_inches=0.1)
     if svg:
         paths.append(out_dir / f"{stem}.svg")
-        fig.savefig(paths[1])
+        fig.savefig(paths[1], bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     return paths
 
@@ -462,7 +462,7 @@ def plot_network_map(
         sm,
         ax=axes.ravel().tolist(),
         shrink=0.85,
-        label="mean queue per approach [veh] (halting, mean over time and seeds)",
+        label="mean queue per approach [veh]\n(halting vehicles, mean over time and seeds)",
     )
     fig.suptitle(f"Controlled approaches of {net_file.name} coloured by mean queue", fontsize=10)
     return _save(fig, out_dir, "network_map", svg)
