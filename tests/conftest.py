@@ -1,0 +1,120 @@
+"""Shared test helpers: scenario locations, tiny generated networks, CLI and SUMO runners.
+
+Other test modules may append fixtures here; keep each helper small and documented.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.sumo_home import sumo_binary, sumo_home
+
+REPO = Path(__file__).resolve().parents[1]
+RESCO = REPO.parent / "shared" / "scenarios" / "resco"
+"""Real-world RESCO scenarios, read-only, referenced by path (never copied into the repo)."""
+
+
+def resco_dir(name: str) -> Path:
+    """Folder of a RESCO scenario; skips the test where the data is not on this machine."""
+    path = RESCO / name
+    if not (path / f"{name}.sumocfg").is_file():
+        pytest.skip(f"RESCO scenario {name} not available at {RESCO}")
+    return path
+
+
+def bundled_scenario(name: str) -> str:
+    """Name of a bundled scenario; skips the test when ``networks/`` does not ship it."""
+    from sim.scenario import bundled_scenarios
+
+    if name not in bundled_scenarios():
+        pytest.skip(f"bundled scenario {name!r} is not in networks/")
+    return name
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout_s: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m sim.cli ARGS`` in a subprocess; returns the completed process (text output)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sim.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """The :func:`run_cli` helper as a fixture."""
+    return run_cli
+
+
+def _netgenerate(out: Path, *extra: str) -> Path:
+    sumo_home()
+    subprocess.run(
+        [sumo_binary("netgenerate"), "--grid", "--grid.number", "2", *extra, "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def _write_scenario(folder: Path, net: Path, end_s: float = 300.0) -> Path:
+    """A route file with a few flows across the 2x2 grid and a ``.sumocfg``; returns the cfg."""
+    rou = folder / f"{folder.name}.rou.xml"
+    rou.write_text(
+        "<routes>\n"
+        '  <flow id="we" begin="0" end="200" period="10" from="A0B0" to="B0B1"/>\n'
+        '  <flow id="ns" begin="0" end="200" period="12" from="B1A1" to="A1A0"/>\n'
+        "</routes>\n",
+        encoding="utf-8",
+    )
+    cfg = folder / f"{folder.name}.sumocfg"
+    cfg.write_text(
+        "<configuration>\n"
+        f'  <input><net-file value="{net.name}"/><route-files value="{rou.name}"/></input>\n'
+        f'  <time><begin value="0"/><end value="{end_s:g}"/></time>\n'
+        "</configuration>\n",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def no_tls_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``.sumocfg`` of a 2x2 grid made by netgenerate without traffic lights, with routes."""
+    folder = tmp_path_factory.mktemp("notls")
+    net = _netgenerate(folder / "notls.net.xml")
+    return _write_scenario(folder, net)
+
+
+@pytest.fixture(scope="session")
+def tiny_tls_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``.sumocfg`` of a 2x2 grid made by netgenerate with a traffic light at every junction."""
+    folder = tmp_path_factory.mktemp("tinytls")
+    net = _netgenerate(folder / "tinytls.net.xml", "--default-junction-type", "traffic_light")
+    return _write_scenario(folder, net)
+
+
+@contextlib.contextmanager
+def sumo_running(net_file: Path, *extra: str) -> Iterator[Any]:
+    """Start SUMO (libsumo, in this process) on ``net_file`` alone; yields the ``libsumo`` API."""
+    sumo_home()
+    import libsumo
+
+    libsumo.start(
+        [sumo_binary("sumo"), "-n", str(net_file), "--no-step-log", "--no-warnings", *extra]
+    )
+    try:
+        yield libsumo
+    finally:
+        libsumo.close()

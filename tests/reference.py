@@ -1,0 +1,310 @@
+"""Slow pure-Python twins of the numba kernels, and generators of synthetic layouts for them.
+
+Each twin takes the same arguments as its kernel (same names, same order) and writes the same
+outputs, so a test can call both on copies of one input and compare the results exactly. The twins
+are written for reading, one signal or one row at a time, not for speed.
+
+Kernels covered:
+    sim.timing.constrain_kernel        -> constrain_ref
+    sim.timing.phase_demand_kernel     -> phase_demand_ref
+    sim.metrics.approach_sum_kernel    -> approach_sum_ref
+    controllers.kernels.lane_demand    -> lane_demand_ref
+    controllers.kernels.phase_sum      -> phase_sum_ref
+    controllers.kernels.phase_max      -> phase_max_ref
+    controllers.count.count_kernel     -> count_ref
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+
+GREEN, YELLOW, ALL_RED = 0, 1, 2
+EPS = 1e-9  # the kernels' tolerance when comparing elapsed times with limits
+
+
+# --------------------------------------------------------------------------------------------
+# sim.timing
+
+
+def constrain_ref(
+    request: NDArray[np.int64],
+    demand: NDArray[np.bool_],
+    dt_s: float,
+    phase_ptr: NDArray[np.int64],
+    needs_clearance: NDArray[np.bool_],
+    min_green_s: NDArray[np.float64],
+    max_green_s: NDArray[np.float64],
+    yellow_s: NDArray[np.float64],
+    all_red_s: NDArray[np.float64],
+    max_wait_s: NDArray[np.float64],
+    cur_p: NDArray[np.int64],
+    next_p: NDArray[np.int64],
+    stage: NDArray[np.int8],
+    t_stage_s: NDArray[np.float64],
+    wait_s: NDArray[np.float64],
+    changed: NDArray[np.bool_],
+) -> None:
+    """Twin of ``sim.timing.constrain_kernel``: advance every signal by ``dt_s`` (in place)."""
+    for s in range(len(cur_p)):
+        own = range(int(phase_ptr[s]), int(phase_ptr[s + 1]))
+        changed[s] = False
+        t_stage_s[s] += dt_s
+
+        # 1. a running clearance advances; it ends in the target green
+        if stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - EPS:
+            if all_red_s[s] > 0.0:
+                stage[s] = ALL_RED
+            else:
+                stage[s] = GREEN
+                cur_p[s] = next_p[s]
+            t_stage_s[s] = 0.0
+            changed[s] = True
+        elif stage[s] == ALL_RED and t_stage_s[s] >= all_red_s[s] - EPS:
+            stage[s] = GREEN
+            cur_p[s] = next_p[s]
+            t_stage_s[s] = 0.0
+            changed[s] = True
+
+        # 2. waiting time of every green: grows with demand unless it is the one shown
+        for p in own:
+            if stage[s] == GREEN and p == cur_p[s]:
+                wait_s[p] = 0.0
+            elif demand[p]:
+                wait_s[p] += dt_s
+            else:
+                wait_s[p] = 0.0
+
+        # 3. nothing can change during a clearance or before min green
+        if stage[s] != GREEN or t_stage_s[s] < min_green_s[s] - EPS:
+            continue
+        cur = int(cur_p[s])
+        target = int(request[s]) if int(request[s]) in own else cur
+
+        # 4. starvation beats the request; max green beats "keep"
+        starved = [p for p in own if p != cur and demand[p] and wait_s[p] >= max_wait_s[s] - EPS]
+        waiting = [p for p in own if p != cur and demand[p]]
+        if starved:
+            target = max(starved, key=lambda p: (wait_s[p], -p))
+        elif target == cur and t_stage_s[s] >= max_green_s[s] - EPS and waiting:
+            target = max(waiting, key=lambda p: (wait_s[p], -p))
+        if target == cur:
+            continue
+
+        # 5. switch, through yellow / all-red when some green link would turn red
+        clear = bool(needs_clearance[cur, target - own.start])
+        if clear and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
+            next_p[s] = target
+            stage[s] = YELLOW if yellow_s[s] > 0.0 else ALL_RED
+        else:
+            cur_p[s] = target
+            next_p[s] = target
+            wait_s[target] = 0.0
+        t_stage_s[s] = 0.0
+        changed[s] = True
+
+
+def phase_demand_ref(
+    phase_lane_ptr: NDArray[np.int64],
+    phase_lane_idx: NDArray[np.int64],
+    queue_veh: NDArray[np.int32],
+    near_veh: NDArray[np.int32],
+    out: NDArray[np.bool_],
+) -> None:
+    """Twin of ``sim.timing.phase_demand_kernel``."""
+    for p in range(len(out)):
+        lanes = phase_lane_idx[phase_lane_ptr[p] : phase_lane_ptr[p + 1]]
+        out[p] = any(queue_veh[lane] > 0 or near_veh[lane] > 0 for lane in lanes)
+
+
+# --------------------------------------------------------------------------------------------
+# sim.metrics
+
+
+def approach_sum_ref(
+    lane_approach: NDArray[np.int64], halting_veh: NDArray[np.int32], out: NDArray[np.int32]
+) -> None:
+    """Twin of ``sim.metrics.approach_sum_kernel``."""
+    for a in range(len(out)):
+        out[a] = sum(int(h) for h, la in zip(halting_veh, lane_approach, strict=True) if la == a)
+
+
+# --------------------------------------------------------------------------------------------
+# controllers.kernels
+
+
+def lane_demand_ref(
+    queue_veh: NDArray[np.int32], near_veh: NDArray[np.int32], out: NDArray[np.float64]
+) -> None:
+    """Twin of ``controllers.kernels.lane_demand``."""
+    for i in range(len(out)):
+        out[i] = float(max(int(queue_veh[i]), int(near_veh[i])))
+
+
+def phase_sum_ref(
+    ptr: NDArray[np.int64],
+    idx: NDArray[np.int64],
+    values: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """Twin of ``controllers.kernels.phase_sum`` (summed left to right, like the kernel)."""
+    for p in range(len(out)):
+        acc = 0.0
+        for k in idx[ptr[p] : ptr[p + 1]]:
+            acc += float(values[k])
+        out[p] = acc
+
+
+def phase_max_ref(
+    ptr: NDArray[np.int64],
+    idx: NDArray[np.int64],
+    values: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """Twin of ``controllers.kernels.phase_max``: 0 for an empty row, never below 0."""
+    for p in range(len(out)):
+        out[p] = max([0.0, *(float(values[k]) for k in idx[ptr[p] : ptr[p + 1]])])
+
+
+# --------------------------------------------------------------------------------------------
+# controllers.count
+
+
+def count_ref(
+    phase_ptr: NDArray[np.int64],
+    phase_lane_ptr: NDArray[np.int64],
+    phase_lane_idx: NDArray[np.int64],
+    lane_need: NDArray[np.float64],
+    moving_veh: NDArray[np.int32],
+    cur_p: NDArray[np.int64],
+    stage: NDArray[np.int8],
+    t_stage_s: NDArray[np.float64],
+    min_green_s: NDArray[np.float64],
+    max_green_s: NDArray[np.float64],
+    extend_veh: float,
+    lane_mark: NDArray[np.bool_],
+    out: NDArray[np.int64],
+) -> None:
+    """Twin of ``controllers.count.count_kernel`` (same parameter names; keep them in step).
+
+    Per signal: keep the green (-1) during a clearance or before min green. Otherwise find the
+    other phase releasing the most vehicles on lanes the current green does not serve (lowest
+    index on ties; none when no such vehicles); request it unless more than ``extend_veh`` served
+    vehicles still move and max green is not reached. ``lane_mark`` is the kernel's scratch array
+    and stays all False.
+    """
+
+    def lanes(p: int) -> list[int]:
+        return [int(x) for x in phase_lane_idx[phase_lane_ptr[p] : phase_lane_ptr[p + 1]]]
+
+    for s in range(len(out)):
+        out[s] = -1
+        if stage[s] != GREEN or t_stage_s[s] < min_green_s[s]:
+            continue
+        cur = int(cur_p[s])
+        served = set(lanes(cur))
+        moving = 0.0
+        for lane in lanes(cur):
+            moving += float(moving_veh[lane])
+        need: dict[int, float] = {}
+        for p in range(phase_ptr[s], phase_ptr[s + 1]):
+            if p != cur:
+                acc = 0.0
+                for lane in lanes(p):
+                    if lane not in served:
+                        acc += float(lane_need[lane])
+                need[p] = acc
+        wanted = [p for p, v in need.items() if v > 0.0]
+        if not wanted:
+            continue
+        if moving > extend_veh and t_stage_s[s] < max_green_s[s]:
+            continue
+        out[s] = max(wanted, key=lambda p: (need[p], -p))
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic layouts for the kernels
+
+
+@dataclass(frozen=True)
+class SignalSet:
+    """Signals with their green phases and timings, as the timing kernel sees them.
+
+    ``needs_clearance`` [n_phases, max_greens]; timing arrays [n_signals] in seconds.
+    """
+
+    phase_ptr: NDArray[np.int64]
+    needs_clearance: NDArray[np.bool_]
+    min_green_s: NDArray[np.float64]
+    max_green_s: NDArray[np.float64]
+    yellow_s: NDArray[np.float64]
+    all_red_s: NDArray[np.float64]
+    max_wait_s: NDArray[np.float64]
+
+    @property
+    def n_signals(self) -> int:
+        return len(self.phase_ptr) - 1
+
+    @property
+    def n_phases(self) -> int:
+        return int(self.phase_ptr[-1])
+
+    def greens(self, s: int) -> range:
+        return range(int(self.phase_ptr[s]), int(self.phase_ptr[s + 1]))
+
+    def signal_of(self, p: int) -> int:
+        return int(np.searchsorted(self.phase_ptr, p, side="right") - 1)
+
+    def clearance_steps(self, s: int, dt_s: float) -> tuple[int, int]:
+        """Steps of yellow and of all-red a clearance of signal ``s`` lasts (0 when unset)."""
+
+        def steps(x: float) -> int:
+            return 0 if x <= 0.0 else max(1, math.ceil((x - EPS) / dt_s))
+
+        return steps(float(self.yellow_s[s])), steps(float(self.all_red_s[s]))
+
+
+def ptr_of(counts: list[int]) -> NDArray[np.int64]:
+    """CSR row pointer [len(counts) + 1] from row lengths."""
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+# times in seconds: multiples of 0.5 plus a few that are not whole steps
+TIMES_S = st.sampled_from([0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 2.7])
+CLEARANCE_S = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 2.7])
+
+
+@st.composite
+def signal_sets(draw: st.DrawFn, max_signals: int = 4, max_greens: int = 6) -> SignalSet:
+    """Random signals with 1..``max_greens`` greens, random clearance needs and timings."""
+    n_sig = draw(st.integers(1, max_signals))
+    counts = [draw(st.integers(1, max_greens)) for _ in range(n_sig)]
+    n_ph = sum(counts)
+    width = max(counts)
+    flat = draw(st.lists(st.booleans(), min_size=n_ph * width, max_size=n_ph * width))
+    needs = np.array(flat, dtype=np.bool_).reshape(n_ph, width)
+    min_g = np.array([draw(TIMES_S) for _ in range(n_sig)])
+    max_g = min_g + np.array([draw(st.sampled_from([0.0, 1.0, 5.0, 10.0, 20.0])) for _ in counts])
+    yellow = np.array([draw(CLEARANCE_S) for _ in range(n_sig)])
+    all_red = np.array([draw(CLEARANCE_S) for _ in range(n_sig)])
+    max_wait = np.array([draw(st.sampled_from([1.0, 5.0, 15.0, 30.0, 60.0])) for _ in counts])
+    return SignalSet(ptr_of(counts), needs, min_g, max_g, yellow, all_red, max_wait)
+
+
+@st.composite
+def csr_rows(
+    draw: st.DrawFn, max_rows: int = 12, max_cols: int = 10, n_rows: int | None = None
+) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+    """CSR rows (``ptr`` [n_rows + 1], ``idx`` [nnz]) over ``n_cols`` columns; rows may be empty
+    and may repeat a column. ``n_rows`` fixes the number of rows. Returns (ptr, idx, n_cols)."""
+    n_cols = draw(st.integers(1, max_cols))
+    lo, hi = (0, max_rows) if n_rows is None else (n_rows, n_rows)
+    rows = draw(
+        st.lists(st.lists(st.integers(0, n_cols - 1), max_size=6), min_size=lo, max_size=hi)
+    )
+    idx = np.array([c for r in rows for c in r], dtype=np.int64)
+    return ptr_of([len(r) for r in rows]), idx, n_cols

@@ -1,0 +1,270 @@
+"""Network layout built from real nets, checked against the net XML read independently."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import resco_dir, sumo_running
+
+from sim.errors import InputError
+from sim.layout import NetworkLayout, build_layout
+from sim.scenario import scan_net
+
+GREEN = "Gg"
+YELLOW = "yYu"
+NETS = ["grid4x4", "cologne1", "ingolstadt7"]
+
+
+@dataclass
+class NetXml:
+    """What the net file says about its traffic lights, parsed without sim/ code."""
+
+    programs: dict[str, list[tuple[str, float]]]  # tls id -> [(state, duration)] in order
+    links: dict[str, set[tuple[str, str, int]]]  # tls id -> {(from lane, to lane, link index)}
+    lane_length_m: dict[str, float]
+    lane_edge: dict[str, str]
+
+
+def read_net(net_file: Path) -> NetXml:
+    root = ET.parse(net_file).getroot()
+    programs: dict[str, list[tuple[str, float]]] = {}
+    for tl in root.iter("tlLogic"):
+        assert tl.get("id") not in programs, "several programs per signal: extend this test"
+        programs[tl.get("id", "")] = [
+            (ph.get("state", ""), float(ph.get("duration", "0"))) for ph in tl.iter("phase")
+        ]
+    links: dict[str, set[tuple[str, str, int]]] = {}
+    for c in root.iter("connection"):
+        if c.get("tl"):
+            links.setdefault(c.get("tl", ""), set()).add(
+                (
+                    f"{c.get('from')}_{c.get('fromLane')}",
+                    f"{c.get('to')}_{c.get('toLane')}",
+                    int(c.get("linkIndex", "-1")),
+                )
+            )
+    lengths, edges = {}, {}
+    for edge in root.iter("edge"):
+        for lane in edge.iter("lane"):
+            lengths[lane.get("id", "")] = float(lane.get("length", "0"))
+            edges[lane.get("id", "")] = edge.get("id", "")
+    return NetXml(programs, links, lengths, edges)
+
+
+def is_green_phase(state: str) -> bool:
+    return any(c in GREEN for c in state) and not any(c in YELLOW for c in state)
+
+
+@pytest.fixture(scope="module", params=NETS)
+def net(request: pytest.FixtureRequest) -> Iterator[tuple[str, NetworkLayout, NetXml]]:
+    name = request.param
+    net_file = resco_dir(name) / f"{name}.net.xml"
+    with sumo_running(net_file) as api:
+        layout = build_layout(api)
+    yield name, layout, read_net(net_file)
+
+
+def signal_greens(lay: NetworkLayout, s: int) -> list[str]:
+    return list(lay.phase_states[lay.phase_ptr[s] : lay.phase_ptr[s + 1]])
+
+
+def test_signals_are_the_nets_traffic_lights(net: tuple) -> None:
+    _, lay, xml = net
+    assert sorted(lay.signal_ids) == sorted(xml.programs)
+    assert lay.phase_ptr[0] == 0 and lay.phase_ptr[-1] == lay.n_phases
+    assert np.all(np.diff(lay.phase_ptr) >= 1)
+    for s in range(lay.n_signals):
+        assert np.all(lay.phase_signal[lay.phase_ptr[s] : lay.phase_ptr[s + 1]] == s)
+
+
+def test_green_phases_are_the_programs_non_yellow_greens(net: tuple) -> None:
+    _, lay, xml = net
+    for s, tls_id in enumerate(lay.signal_ids):
+        program = xml.programs[tls_id]
+        want = list(dict.fromkeys(st for st, _ in program if is_green_phase(st)))
+        assert signal_greens(lay, s) == want, tls_id
+        for p in range(lay.phase_ptr[s], lay.phase_ptr[s + 1]):
+            durations = [d for st, d in program if st == lay.phase_states[p]]
+            assert lay.program_green_s[p] == max(durations)
+        yellows = [d for st, d in program if any(c in YELLOW for c in st)]
+        assert lay.yellow_s[s] == (max(yellows) if yellows else 3.0)
+
+
+def test_transition_strings_follow_the_links(net: tuple) -> None:
+    _, lay, _ = net
+    for s in range(lay.n_signals):
+        greens = range(lay.phase_ptr[s], lay.phase_ptr[s + 1])
+        for p in greens:
+            for q in greens:
+                a, b = lay.phase_states[p], lay.phase_states[q]
+                ending = [
+                    i
+                    for i, (x, y) in enumerate(zip(a, b, strict=True))
+                    if x in GREEN and y not in GREEN
+                ]
+                assert lay.needs_clearance[p, q - lay.phase_ptr[s]] == bool(ending)
+                yellow = lay.transition_state(p, q, 1)
+                red = lay.transition_state(p, q, 2)
+                assert len(yellow) == len(red) == len(a)
+                assert [i for i, c in enumerate(yellow) if c == "y"] == ending
+                assert [i for i, c in enumerate(red) if c == "y"] == []
+                for i in ending:
+                    assert red[i] == "r"
+                for i, x in enumerate(a):
+                    if i not in ending:  # kept as in p: greens in both stay, reds stay red
+                        assert yellow[i] == red[i] == x
+                    assert not (yellow[i] in GREEN and x not in GREEN)  # nothing new turns green
+
+
+def test_transition_matches_the_programs_own_yellow(net: tuple) -> None:
+    """Where the program goes green -> yellow -> next green, the synthesized yellow equals the
+    program's yellow phase on every link not green in both greens. Links green in both stay green
+    (documented in sim/layout.py); some programs (ingolstadt7) flash those yellow too."""
+    name, lay, xml = net
+    n_checked = 0
+    for s, tls_id in enumerate(lay.signal_ids):
+        program = [st for st, _ in xml.programs[tls_id]]
+        index = {st: lay.phase_ptr[s] + i for i, st in enumerate(signal_greens(lay, s))}
+        for i, st in enumerate(program):
+            nxt = program[(i + 1) % len(program)]
+            after = program[(i + 2) % len(program)]
+            if st in index and after in index and any(c in YELLOW for c in nxt):
+                got = lay.transition_state(index[st], index[after], 1)
+                for k, (a, b) in enumerate(zip(st, after, strict=True)):
+                    if a in GREEN and b in GREEN:
+                        assert got[k] == a, (tls_id, i, k)
+                    else:
+                        assert got[k] == nxt[k], (tls_id, i, k)
+                n_checked += 1
+    assert n_checked >= lay.n_signals, name
+
+
+def test_movements_are_the_nets_controlled_links(net: tuple) -> None:
+    _, lay, xml = net
+    got: dict[str, set[tuple[str, str, int]]] = {}
+    for m in range(len(lay.move_in_lane)):
+        got.setdefault(lay.signal_ids[lay.move_signal[m]], set()).add(
+            (
+                lay.lane_ids[lay.move_in_lane[m]],
+                lay.lane_ids[lay.move_out_lane[m]],
+                int(lay.move_link_index[m]),
+            )
+        )
+    assert got == xml.links
+    for s, tls_id in enumerate(lay.signal_ids):
+        width = max(k for _, _, k in xml.links[tls_id]) + 1
+        assert all(len(st) >= width for st in signal_greens(lay, s)), tls_id
+
+
+def test_lanes_and_approaches_are_consistent(net: tuple) -> None:
+    _, lay, xml = net
+    assert len(set(lay.lane_ids)) == lay.n_lanes
+    in_lanes = {a for links in xml.links.values() for a, _, _ in links}
+    out_lanes = {b for links in xml.links.values() for _, b, _ in links}
+    assert set(lay.lane_ids[: lay.n_in_lanes]) == in_lanes
+    assert set(lay.lane_ids) == in_lanes | out_lanes
+    np.testing.assert_allclose(
+        lay.lane_length_m, [xml.lane_length_m[x] for x in lay.lane_ids], rtol=1e-6
+    )
+    assert np.all(lay.lane_approach[lay.n_in_lanes :] == -1)
+    assert np.all(lay.lane_approach[: lay.n_in_lanes] >= 0)
+    for lane_idx in range(lay.n_in_lanes):
+        a = lay.lane_approach[lane_idx]
+        lane = lay.lane_ids[lane_idx]
+        assert lay.approach_ids[a] == xml.lane_edge[lane]
+        sig = lay.signal_ids[lay.approach_signal[a]]
+        assert any(x == lane for x, _, _ in xml.links[sig])
+    # every approach has a lane; approaches of one signal are distinct edges
+    assert set(lay.lane_approach[: lay.n_in_lanes]) == set(range(lay.n_approaches))
+    pairs = list(zip(lay.approach_signal.tolist(), lay.approach_ids, strict=True))
+    assert len(set(pairs)) == len(pairs)
+
+
+def test_phase_lanes_are_the_lanes_with_a_green_link(net: tuple) -> None:
+    _, lay, _ = net
+    for p, st in enumerate(lay.phase_states):
+        s = lay.phase_signal[p]
+        moves = [
+            m
+            for m in range(len(lay.move_in_lane))
+            if lay.move_signal[m] == s and st[lay.move_link_index[m]] in GREEN
+        ]
+        got_moves = lay.phase_move_idx[lay.phase_move_ptr[p] : lay.phase_move_ptr[p + 1]]
+        assert sorted(got_moves.tolist()) == moves
+        got_lanes = lay.phase_lane_idx[lay.phase_lane_ptr[p] : lay.phase_lane_ptr[p + 1]]
+        assert got_lanes.tolist() == sorted({int(lay.move_in_lane[m]) for m in moves})
+        assert len(got_lanes) > 0  # every green serves some lane
+
+
+def test_ingolstadt7_cluster_signal() -> None:
+    """The large joined signal: one logic over several junctions, each green serving its links."""
+    net_file = resco_dir("ingolstadt7") / "ingolstadt7.net.xml"
+    xml = read_net(net_file)
+    cluster = next(t for t in xml.programs if t.startswith("cluster_306484187"))
+    with sumo_running(net_file) as api:
+        lay = build_layout(api)
+    s = lay.signal_ids.index(cluster)
+    approaches = [a for a in range(lay.n_approaches) if lay.approach_signal[a] == s]
+    assert len(approaches) >= 2
+    greens = signal_greens(lay, s)
+    n_links = len(xml.programs[cluster][0][0])
+    assert len(greens) >= 2 and all(len(g) == n_links for g in greens)
+    served = {
+        int(lay.move_link_index[m])
+        for p in range(lay.phase_ptr[s], lay.phase_ptr[s + 1])
+        for m in lay.phase_move_idx[lay.phase_move_ptr[p] : lay.phase_move_ptr[p + 1]]
+    }
+    assert served == {k for _, _, k in xml.links[cluster] if any(g[k] in GREEN for g in greens)}
+
+
+# --------------------------------------------------------------------------------------------
+# scan_net errors
+
+
+def test_scan_net_reads_signals_and_controlled_lanes() -> None:
+    net_file = resco_dir("cologne1") / "cologne1.net.xml"
+    xml = read_net(net_file)
+    scan = scan_net(net_file)
+    assert set(scan.tls_ids) == set(xml.programs)
+    lanes = {a for links in xml.links.values() for a, _, _ in links}
+    assert set(scan.controlled_lanes) == lanes
+    assert all(scan.controlled_lanes[x] == xml.lane_length_m[x] for x in lanes)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('<net version="1.20"><edge id="a"><lane id="a_0" length="1"', "not valid XML"),
+        ('<routes><vehicle id="v" depart="0"/></routes>', "not a SUMO network"),
+        ('<net version="1.20"><edge id="a"><lane id="a_0" length="x"/></edge></net>', "malformed"),
+    ],
+)
+def test_scan_net_rejects_bad_files(text: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.net.xml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as err:
+        scan_net(path)
+    assert "\n" not in str(err.value)
+
+
+def test_scan_net_rejects_a_net_without_traffic_lights(no_tls_scenario: Path) -> None:
+    with pytest.raises(InputError, match="no traffic lights"):
+        scan_net(no_tls_scenario.parent / "notls.net.xml")
+
+
+def test_scan_net_rejects_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        scan_net(tmp_path / "missing.net.xml")
+
+
+def test_build_layout_rejects_a_net_without_traffic_lights(no_tls_scenario: Path) -> None:
+    with (
+        sumo_running(no_tls_scenario.parent / "notls.net.xml") as api,
+        pytest.raises(InputError, match="no traffic lights"),
+    ):
+        build_layout(api)
