@@ -415,7 +415,11 @@ def plot_network_map(
     panel_w = 6.0 if n > 1 else 7.5
     panel_h = min(max(panel_w * aspect, 2.5), 8.0)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(panel_w * ncols + 1.2, panel_h * nrows + 0.6), squeeze=False
+        nrows,
+        ncols,
+        figsize=(panel_w * ncols + 1.2, panel_h * nrows + 0.6),
+        squeeze=False,
+        layout="constrained",
     )
     for k, (name, m) in enumerate(means.items()):
         ax = axes[k // ncols][k % ncols]
