@@ -1,10 +1,14 @@
 """``count``: vehicle-count release ("lights watch the cars").
 
-The green stays on while the movements it serves still hold vehicles: a queue on the lane, or
-vehicles within the detection range of the stop line. Once those served lanes hold no more than
-``extend_veh`` vehicles (the approach has emptied), or max green is reached, the next green goes to
-the phase with the most waiting-plus-approaching vehicles; phases without vehicles are skipped.
-The shared timing kernel adds min green, clearance and the starvation bound.
+How it decides, per signal, every second (an engineer's paragraph):
+The current green is held while the lanes it serves are *discharging*: some vehicle within the
+detection range (100 m by default) of a served stop line is moving, i.e. a queue is still being
+released or vehicles keep arriving. When no served vehicle moves any more — the queue has gone, or
+what remains is blocked (a permissive left waiting for a gap, a full exit) — or max green is
+reached, the green goes to the phase that would release the most *additional* vehicles: the sum,
+over the lanes it serves that are not already green, of ``max(halting on the lane, vehicles
+within range)``. Phases with no such vehicles are skipped; with no competing demand the green
+rests. The shared timing kernel adds min green, yellow/all-red and the starvation bound.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from controllers.base import Controller, register
-from controllers.kernels import lane_demand, phase_sum
+from controllers.kernels import lane_demand
 from sim.errors import InputError
 from sim.layout import NetworkLayout
 from sim.state import TrafficState
@@ -26,34 +30,55 @@ from sim.timing import GREEN, Timing, TimingParams
 @njit(cache=True)
 def count_kernel(
     phase_ptr: NDArray[np.int64],  # [n_signals + 1]
-    phase_need: NDArray[np.float64],  # [n_phases] vehicles on the lanes each phase serves
+    phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
+    phase_lane_idx: NDArray[np.int64],  # [nnz]
+    lane_need: NDArray[np.float64],  # [n_lanes] vehicles needing green: max(queue, near)
+    moving_veh: NDArray[np.int32],  # [n_lanes] moving vehicles within the gap range
     cur_p: NDArray[np.int64],  # [n_signals]
     stage: NDArray[np.int8],  # [n_signals]
     t_stage_s: NDArray[np.float64],  # [n_signals]
     min_green_s: NDArray[np.float64],  # [n_signals]
+    max_green_s: NDArray[np.float64],  # [n_signals]
     extend_veh: float,
+    lane_mark: NDArray[np.bool_],  # [n_lanes] scratch, all False on entry and exit
     out: NDArray[np.int64],  # [n_signals] requested phase, -1 keeps
 ) -> None:
-    """Request per signal. Ties between phases go to the lowest phase index."""
+    """Request per signal (module docstring). Ties between phases go to the lowest index."""
     for s in range(out.shape[0]):
         out[s] = -1
         if stage[s] != GREEN or t_stage_s[s] < min_green_s[s]:
             continue
         cur = cur_p[s]
-        if phase_need[cur] > extend_veh:
-            continue
+        moving = 0.0
+        for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
+            lane = phase_lane_idx[k]
+            lane_mark[lane] = True
+            moving += moving_veh[lane]
         best = -1
         best_need = 0.0
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
-            if p != cur and phase_need[p] > best_need:
+            if p == cur:
+                continue
+            need = 0.0
+            for k in range(phase_lane_ptr[p], phase_lane_ptr[p + 1]):
+                lane = phase_lane_idx[k]
+                if not lane_mark[lane]:
+                    need += lane_need[lane]
+            if need > best_need:
                 best = p
-                best_need = phase_need[p]
+                best_need = need
+        for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
+            lane_mark[phase_lane_idx[k]] = False
+        if best < 0:
+            continue
+        if moving > extend_veh and t_stage_s[s] < max_green_s[s]:
+            continue
         out[s] = best
 
 
 @dataclass(frozen=True)
 class CountParams:
-    """``extend_veh``: the green holds while its lanes have more than this many vehicles."""
+    """``extend_veh``: the green holds while more than this many served vehicles move in range."""
 
     extend_veh: float = 0.0
 
@@ -67,27 +92,31 @@ class Count(Controller):
     """Vehicle-count release (see module docstring)."""
 
     name = "count"
-    summary = "vehicle-count release: hold green while served lanes hold vehicles"
+    summary = "vehicle-count release: hold green while served vehicles move, then most waiting"
     Params = CountParams
     timing_defaults = TimingParams(min_green_s=5.0, max_green_s=60.0, max_wait_s=120.0)
 
     def reset(self, layout: NetworkLayout, rng: np.random.Generator) -> None:
         super().reset(layout, rng)
         self._lane_need = np.zeros(layout.n_lanes)
-        self._phase_need = np.zeros(layout.n_phases)
+        self._lane_mark = np.zeros(layout.n_lanes, dtype=np.bool_)
 
-    def decide(self, state: TrafficState, timing: Timing) -> NDArray[np.int64]:
+    def decide(self, state: TrafficState, timing: Timing) -> np.ndarray:
         lay = self.layout
         lane_demand(state.queue_veh, state.near_veh, self._lane_need)
-        phase_sum(lay.phase_lane_ptr, lay.phase_lane_idx, self._lane_need, self._phase_need)
         count_kernel(
             lay.phase_ptr,
-            self._phase_need,
+            lay.phase_lane_ptr,
+            lay.phase_lane_idx,
+            self._lane_need,
+            state.moving_veh,
             timing.cur_p,
             timing.stage,
             timing.t_stage_s,
             timing.min_green_s,
+            timing.max_green_s,
             self.params.extend_veh,
+            self._lane_mark,
             self._request,
         )
         return self._request

@@ -176,15 +176,21 @@ class Backend:
 
     @_guarded
     def bind(
-        self, layout: NetworkLayout, detector_ids: list[str], detector_queue: bool
+        self,
+        layout: NetworkLayout,
+        detector_ids: list[str],
+        detector_queue: bool,
+        gap_detector_ids: list[str] | None = None,
     ) -> TrafficState:
         """Prepare reading ``layout``'s lanes; ``detector_ids[l]`` is the detector on in-lane ``l``.
 
         ``detector_queue``: the sensed queue comes from the detectors (detector sensing), not the
-        whole lane (ideal sensing).
+        whole lane (ideal sensing). ``gap_detector_ids[l]``, when given, is a shorter detector at
+        the stop line whose moving vehicles fill ``moving_veh`` (else the main detectors do).
         """
         self._lanes = layout.lane_ids
         self._detectors = tuple(detector_ids)
+        self._gap_detectors = tuple(gap_detector_ids or ())
         self._detector_queue = detector_queue
         self._n_in = layout.n_in_lanes
         if self.name == "traci":
@@ -194,9 +200,9 @@ class Backend:
             self._v_num = tc.LAST_STEP_VEHICLE_NUMBER
             for lane in self._lanes:
                 self.api.lane.subscribe(lane, [self._v_halt, self._v_num])
-            for det in self._detectors:
+            for det in self._detectors + self._gap_detectors:
                 self.api.lanearea.subscribe(det, [self._v_halt, self._v_num])
-        return TrafficState.empty(layout, shared_queue=not detector_queue)
+        return TrafficState.empty(layout, shared_queue=False)
 
     @_guarded
     def time_s(self) -> float:
@@ -212,6 +218,11 @@ class Backend:
         return int(self.api.simulation.getMinExpectedNumber())
 
     @_guarded
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` with SUMO and connection errors turned into ``RunFailed``."""
+        return fn(*args)
+
+    @_guarded
     def step(self) -> None:
         """Advance the simulation by one step."""
         self.api.simulationStep()
@@ -224,18 +235,33 @@ class Backend:
             lane, det = self.api.lane, self.api.lanearea
             state.halting_veh[:] = [lane.getLastStepHaltingNumber(x) for x in self._lanes]
             state.lane_veh[:] = [lane.getLastStepVehicleNumber(x) for x in self._lanes]
-            state.near_veh[:n_in] = [det.getLastStepVehicleNumber(x) for x in self._detectors]
-            if self._detector_queue:
-                state.queue_veh[:n_in] = [det.getLastStepHaltingNumber(x) for x in self._detectors]
+            near = [det.getLastStepVehicleNumber(x) for x in self._detectors]
+            near_halting = [det.getLastStepHaltingNumber(x) for x in self._detectors]
+            gap = [det.getLastStepVehicleNumber(x) for x in self._gap_detectors]
+            gap_halting = [det.getLastStepHaltingNumber(x) for x in self._gap_detectors]
         else:
             lanes = self.api.lane.getAllSubscriptionResults()
             dets = self.api.lanearea.getAllSubscriptionResults()
             h, v = self._v_halt, self._v_num
             state.halting_veh[:] = [lanes[x][h] for x in self._lanes]
             state.lane_veh[:] = [lanes[x][v] for x in self._lanes]
-            state.near_veh[:n_in] = [dets[x][v] for x in self._detectors]
-            if self._detector_queue:
-                state.queue_veh[:n_in] = [dets[x][h] for x in self._detectors]
+            near = [dets[x][v] for x in self._detectors]
+            near_halting = [dets[x][h] for x in self._detectors]
+            gap = [dets[x][v] for x in self._gap_detectors]
+            gap_halting = [dets[x][h] for x in self._gap_detectors]
+        state.near_veh[:n_in] = near
+        q = state.queue_veh[:n_in]
+        q[:] = near_halting
+        np.subtract(state.near_veh[:n_in], q, out=state.arriving_veh[:n_in])
+        moving = state.moving_veh[:n_in]
+        if self._gap_detectors:
+            moving[:] = gap
+            moving -= gap_halting
+        else:
+            moving[:] = state.arriving_veh[:n_in]
+        if not self._detector_queue:  # ideal: the whole lane, or upstream where it is short
+            np.maximum(q, state.halting_veh[:n_in], out=q)
+            state.queue_veh[n_in:] = state.halting_veh[n_in:]
         state.time_s = self.last_time_s = self.time_s()
 
     @_guarded
@@ -251,6 +277,7 @@ class Backend:
         """Program id a signal runs now (``online`` once states are set from here)."""
         return str(self.api.trafficlight.getProgram(signal_id))
 
+    @_guarded
     def signal_states(self, signal_ids: tuple[str, ...]) -> list[str]:
         """State string each signal shows now (traci: subscribed on the first call)."""
         tl = self.api.trafficlight
@@ -266,6 +293,7 @@ class Backend:
         get = tl.getRedYellowGreenState
         return [get(s) for s in signal_ids]
 
+    @_guarded
     def running_veh(self) -> int:
         """Vehicles in the network now."""
         return int(self.api.vehicle.getIDCount())

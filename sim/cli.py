@@ -142,6 +142,13 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Vehicles within this distance of the stop line count as approaching.",
         ),
+        click.option(
+            "--gap-range-m",
+            type=float,
+            default=40.0,
+            show_default=True,
+            help="Moving vehicles within this distance of the stop line count as still arriving.",
+        ),
         click.option("--sensing", type=click.Choice(SENSING), default="ideal", show_default=True),
         click.option(
             "--detector-length-m",

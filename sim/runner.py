@@ -78,6 +78,7 @@ class RunConfig:
     yellow_s: float | None = None
     all_red_s: float | None = None
     detection_range_m: float = 100.0
+    gap_range_m: float = 40.0
     sensing: str = "ideal"
     detector_length_m: float = 50.0
     queue_interval_s: float = 5.0
@@ -133,6 +134,8 @@ class RunConfig:
             raise InputError(
                 f"--detection-range-m must be positive, got {self.detection_range_m:g}"
             )
+        if self.gap_range_m <= 0:
+            raise InputError(f"--gap-range-m must be positive, got {self.gap_range_m:g}")
         if self.detector_length_m <= 0:
             raise InputError(
                 f"--detector-length-m must be positive, got {self.detector_length_m:g}"
@@ -195,17 +198,50 @@ def timing_params(cfg: RunConfig, defaults: TimingParams) -> TimingParams:
     return params
 
 
-def write_detectors(path: Path, scan: NetScan, length_m: float) -> list[str]:
-    """Lane-area detectors of ``length_m`` ending at each controlled stop line; returns ids."""
+def upstream_chain(scan: NetScan, lane: str, length_m: float) -> list[str]:
+    """Lanes from upstream to ``lane`` covering ``length_m`` before its stop line.
+
+    A short controlled lane is extended over the lanes that feed it through unsignalised
+    connections (the longest feeder where several merge), so a queue that backs up past a short
+    lane stays visible. Returns lane ids, upstream-most first, ending with ``lane``.
+    """
+    chain = [lane]
+    covered = scan.lane_length_m.get(lane, 0.0)
+    while covered < length_m:
+        feeders = [
+            f
+            for f in scan.feeders.get(chain[0], ())
+            if f not in chain and f not in scan.controlled_lanes
+        ]
+        if not feeders:
+            break
+        best = max(feeders, key=lambda f: (scan.lane_length_m.get(f, 0.0), f))
+        chain.insert(0, best)
+        covered += scan.lane_length_m.get(best, 0.0)
+    return chain
+
+
+def write_detectors(path: Path, scan: NetScan, length_m: float, prefix: str = "lw_") -> list[str]:
+    """Lane-area detectors covering ``length_m`` before each controlled stop line; returns ids.
+
+    Where the controlled lane is shorter than ``length_m`` the detector continues upstream
+    (:func:`upstream_chain`).
+    """
     ids = []
     lines = ["<additional>"]
     for lane, lane_len in scan.controlled_lanes.items():
-        det = f"lw_{lane}"
+        det = f"{prefix}{lane}"
         ids.append(det)
+        chain = upstream_chain(scan, lane, length_m)
         end = max(lane_len - 0.1, 0.1)
-        start = max(end - length_m, 0.0)
+        total = sum(scan.lane_length_m.get(x, 0.0) for x in chain[:-1]) + end
+        start = max(total - length_m, 0.0)
+        if len(chain) == 1:
+            where = f'lane="{_xml(lane)}"'
+        else:
+            where = f'lanes="{_xml(" ".join(chain))}"'
         lines.append(
-            f'  <laneAreaDetector id="{_xml(det)}" lane="{_xml(lane)}" pos="{start:.2f}" '
+            f'  <laneAreaDetector id="{_xml(det)}" {where} pos="{start:.2f}" '
             f'endPos="{end:.2f}" period="86400" file="NUL" speedThreshold="{HALTING_SPEED_MS:g}"/>'
         )
     lines.append("</additional>")
@@ -296,6 +332,10 @@ def run(
         det_file = tmp / "detectors.add.xml"
         det_ids = write_detectors(det_file, scan, length)
         adds = [*map(str, scenario.additional_files), str(det_file)]
+        if cfg.sensing == "ideal":
+            gap_file = tmp / "gap_detectors.add.xml"
+            write_detectors(gap_file, scan, cfg.gap_range_m, prefix="lwg_")
+            adds.append(str(gap_file))
         adds += [str(p) for p in controller.additional_files(scan, tmp)]
         scale = cfg.scale()
         args = [
@@ -319,7 +359,7 @@ def run(
         ]
         args = merge_sumo_args(args, controller.sumo_args(scan, tmp), cfg.sumo_args)
         backend.start(args, error_log=tmp / "sumo-errors.log")
-        layout = build_layout(backend.api, list(cfg.signals) or None)
+        layout = backend.call(build_layout, backend.api, list(cfg.signals) or None)
         summary = _loop(
             cfg, scenario, controller, tparams, backend, layout, det_ids, tmp, progress, on_step
         )
@@ -359,7 +399,9 @@ def _loop(
         lane_dets = [det_of_lane[lane] for lane in layout.lane_ids[: layout.n_in_lanes]]
     except KeyError as exc:
         raise InputError(f"no detector for controlled lane {exc.args[0]!r}") from None
-    state = backend.bind(layout, lane_dets, detector_queue=cfg.sensing == "detectors")
+    ideal = cfg.sensing == "ideal"
+    gap_dets = ["lwg_" + d[3:] for d in lane_dets] if ideal else None
+    state = backend.bind(layout, lane_dets, detector_queue=not ideal, gap_detector_ids=gap_dets)
     rng = np.random.default_rng(cfg.seed)
     controller.reset(layout, rng)
     dt = backend.dt_s()

@@ -173,6 +173,9 @@ class NetScan:
     controlled_lanes: dict[str, float]  # incoming lane id -> length [m], of signal-controlled links
     net_file: Path | None = None  # the scanned network file
     edge_ids: frozenset[str] = frozenset()  # ids of the network's (non-internal) edges
+    lane_length_m: dict[str, float] = field(default_factory=dict)  # every lane id -> length [m]
+    feeders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """lane id -> lanes that feed it through an unsignalised connection (for upstream sensing)"""
 
 
 _SCAN_CACHE: dict[tuple[str, float], NetScan] = {}
@@ -189,6 +192,7 @@ def scan_net(net_file: Path) -> NetScan:
     tls: dict[str, None] = {}
     controlled: dict[str, None] = {}
     edges: set[str] = set()
+    feeders: dict[str, list[str]] = {}
     root_tag = None
     try:
         for _, el in ET.iterparse(net_file, events=("end",)):
@@ -201,6 +205,9 @@ def scan_net(net_file: Path) -> NetScan:
                 tls.setdefault(el.get("id", ""), None)
             elif tag == "connection" and el.get("tl"):
                 controlled.setdefault(f"{el.get('from')}_{el.get('fromLane')}", None)
+            elif tag == "connection" and not el.get("from", ":").startswith(":"):
+                to_lane = f"{el.get('to')}_{el.get('toLane')}"
+                feeders.setdefault(to_lane, []).append(f"{el.get('from')}_{el.get('fromLane')}")
             if tag not in ("phase", "param"):
                 el.clear()
             root_tag = tag
@@ -219,6 +226,8 @@ def scan_net(net_file: Path) -> NetScan:
         controlled_lanes={lane: lengths.get(lane, 0.0) for lane in controlled},
         net_file=net_file,
         edge_ids=frozenset(edges),
+        lane_length_m=lengths,
+        feeders={lane: tuple(f) for lane, f in feeders.items()},
     )
     _SCAN_CACHE[key] = scan
     return scan
