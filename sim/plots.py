@@ -281,9 +281,9 @@ def plot_signal_queues(
         axes[k // ncols][k % ncols].set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("simulated time [s]")
-    n_seeds = ", ".join(f"{k}: {len(v)}" for k, v in groups.items())
+    n_seeds = ", ".join(f"{k} {len(v)}" for k, v in groups.items())
     fig.suptitle(
-        f"Halting vehicles per approach, signal {signal_id} (seeds per controller {n_seeds})",
+        f"Halting vehicles per approach at signal {signal_id} (mean over seeds: {n_seeds})",
         fontsize=10,
     )
     axes[0][0].legend(fontsize=8, loc="upper left")
