@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,7 +87,7 @@ def test_the_runs_are_not_empty(runs: dict[str, RunResult]) -> None:
     assert any(int(line.rsplit(",", 1)[1]) > 0 for line in lines[1:])
 
 
-def test_unknown_backend_is_an_input_error(tmp_path: Path) -> None:
+def test_unknown_backend_is_an_input_error() -> None:
     from sim.backend import Backend
     from sim.errors import InputError
 
