@@ -231,6 +231,9 @@ def test_parquet_tables(tmp_path: Path) -> None:
     assert len(q["time_s"]) > 0 and len(s["state"]) > 1
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert summary["manifest"]["config"]["format"] == "parquet"
+    res = run_cli("plot", str(tmp_path / "p"), "--out", str(tmp_path / "figs"))  # plots read it
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "figs" / "queue_network.png").stat().st_size > 10_000
 
 
 def test_parquet_without_pyarrow_is_an_input_error(
@@ -280,3 +283,26 @@ def test_run_prints_plain_progress_when_not_a_terminal(tmp_path: Path) -> None:
     progress = [line for line in res.stderr.splitlines() if "vehicles running" in line]
     assert 1 <= len(progress) <= 11
     assert "\x1b[" not in res.stderr  # no terminal control codes in logs
+
+
+def test_signals_csv_same_on_both_backends(tmp_path: Path) -> None:
+    """SUMO-timed signals are read through a subscription on traci: same rows as libsumo."""
+    out = {}
+    for backend in ("libsumo", "traci"):
+        res = run_cli(
+            "run",
+            "--scenario",
+            bundled_scenario("grid4x4"),
+            "--controller",
+            "fixed",
+            "--end",
+            "200",
+            "--backend",
+            backend,
+            "--out",
+            str(tmp_path / backend),
+        )
+        assert res.returncode == 0, res.stderr
+        out[backend] = (tmp_path / backend / "signals.csv").read_text()
+    assert out["libsumo"] == out["traci"]
+    assert len(out["libsumo"].splitlines()) > 17  # header + 16 initial states + changes
