@@ -189,11 +189,34 @@ def collect_runs(paths: Sequence[Path]) -> list[RunData]:
     return runs
 
 
+def _settings(run: RunData) -> dict[str, Any]:
+    """What distinguishes runs of one controller besides the seed: its parameters and timing."""
+    m = run.summary.get("manifest", {})
+    out = dict(m.get("controller_params") or {})
+    out.update({k: v for k, v in (m.get("timing") or {}).items() if v is not None})
+    return out
+
+
 def group_runs(runs: list[RunData]) -> dict[str, list[RunData]]:
-    """Runs per controller, controllers in order of first appearance, seeds sorted."""
-    groups: dict[str, list[RunData]] = {}
+    """Runs per label, in order of first appearance, seeds sorted.
+
+    The label is the controller name; where runs of one controller differ in parameters or
+    timing, the differing settings are appended (``count (extend_veh=1)``), so they are not
+    averaged together.
+    """
+    by_name: dict[str, list[RunData]] = {}
     for r in runs:
-        groups.setdefault(r.controller, []).append(r)
+        by_name.setdefault(r.controller, []).append(r)
+    groups: dict[str, list[RunData]] = {}
+    for name, members in by_name.items():
+        settings = [_settings(r) for r in members]
+        keys = sorted({k for st in settings for k in st})
+        differ = [k for k in keys if len({json.dumps(st.get(k)) for st in settings}) > 1]
+        for r, st in zip(members, settings, strict=True):
+            label = name
+            if differ:
+                label += " (" + ", ".join(f"{k}={st.get(k)}" for k in differ) + ")"
+            groups.setdefault(label, []).append(r)
     return {k: sorted(v, key=lambda r: r.seed) for k, v in groups.items()}
 
 
@@ -364,18 +387,22 @@ def plot_compare_bars(groups: dict[str, list[RunData]], out_dir: Path, svg: bool
             m, ci = mean_ci(vals)
             color = controller_color(name)
             ax.bar(i, m, color=color, alpha=0.8, width=0.6)
-            ax.errorbar(i, m, yerr=ci, color="black", capsize=6, lw=1.2)
+            if len(vals) > 1:
+                ax.errorbar(i, m, yerr=ci, color="black", capsize=6, lw=1.2)
             jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else [0.0]
             ax.scatter(i + np.asarray(jitter), vals, color="black", s=10, zorder=3)
-        ax.set_xticks(x, names)
+        ax.set_xticks(x, [n.replace(" (", "\n(") for n in names], fontsize=9)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     seeds = sorted({r.seed for runs in groups.values() for r in runs})
-    fig.suptitle(
-        f"Mean over seeds {', '.join(map(str, seeds))} with 95 % confidence interval "
-        "(t distribution); dots: single seeds",
-        fontsize=10,
-    )
+    if max(len(runs) for runs in groups.values()) > 1:
+        title = (
+            f"Mean over seeds {', '.join(map(str, seeds))} with 95 % confidence interval "
+            "(t distribution); dots: single seeds"
+        )
+    else:
+        title = f"One seed per controller ({', '.join(map(str, seeds))}): no confidence interval"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, out_dir, "compare_bars", svg)
 

@@ -134,3 +134,25 @@ def test_controller_colours_fixed_and_distinct() -> None:
     assert len(set(known)) == len(known)
     assert controller_color("some-new-controller") == controller_color("some-new-controller")
     assert controller_color("count") == CONTROLLER_COLORS["count"]
+
+
+def test_runs_of_one_controller_with_other_settings_are_not_pooled() -> None:
+    from sim.plots import RunData, group_runs
+
+    def run(controller: str, seed: int, extend: float, min_green_s: float = 5.0) -> RunData:
+        manifest = {
+            "controller": controller,
+            "seed": seed,
+            "controller_params": {"extend_veh": extend},
+            "timing": {"min_green_s": min_green_s, "yellow_s": None},
+        }
+        return RunData(path=Path(f"/x/{controller}{seed}{extend}"), summary={"manifest": manifest})
+
+    groups = group_runs([run("count", 2, 0.0), run("count", 1, 0.0), run("fixed", 1, 0.0)])
+    assert {k: [r.seed for r in v] for k, v in groups.items()} == {"count": [1, 2], "fixed": [1]}
+    groups = group_runs([run("count", 1, 0.0), run("count", 1, 1.0), run("count", 2, 1.0, 7.0)])
+    assert list(groups) == [
+        "count (extend_veh=0.0, min_green_s=5.0)",
+        "count (extend_veh=1.0, min_green_s=5.0)",
+        "count (extend_veh=1.0, min_green_s=7.0)",
+    ]
