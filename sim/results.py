@@ -311,13 +311,12 @@ def save_resolved_config(
         return
     ctx = click.get_current_context()
     values = config_values(ctx, {"begin_s": begin_s, "end_s": end_s})
+    from sim.scenario import bundled_scenarios
+
+    bundled = bundled_scenarios()
     for key in ("scenario", "net-file"):  # paths given relative to here: make them absolute
         v = values.get(key)
-        if (
-            isinstance(v, str)
-            and (v.endswith((".xml", ".sumocfg")) or "/" in v)
-            and Path(v).exists()
-        ):
+        if isinstance(v, str) and v not in bundled and Path(v).exists():
             values[key] = str(Path(v).resolve())
     routes = values.get("route-files")
     if isinstance(routes, str):
