@@ -11,11 +11,13 @@ are resolved against its folder, as SUMO does.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sim.errors import InputError
 
@@ -61,6 +63,12 @@ class Scenario:
         args += ["-b", f"{self.begin_s:g}", "-e", f"{self.end_s:g}"]
         args += list(self.extra_args)
         return args
+
+
+def _xml_source(path: Path) -> Any:
+    """``path`` for ``ET.iterparse``, decompressed on the fly when it ends in ``.gz`` (SUMO reads
+    gzipped inputs too); the caller closes what is not ``path`` itself."""
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path
 
 
 def _parse_xml(path: Path, what: str) -> ET.Element:
@@ -120,7 +128,7 @@ def from_sumocfg(cfg: Path, name: str | None = None) -> Scenario:
 def from_files(net_file: Path, route_files: list[Path], name: str | None = None) -> Scenario:
     """Scenario from a network file and route files (window 0–3600 s unless overridden)."""
     scenario = Scenario(
-        name=name or net_file.name.removesuffix(".net.xml"),
+        name=name or net_file.name.removesuffix(".gz").removesuffix(".net.xml"),
         net_file=net_file.resolve(),
         route_files=tuple(p.resolve() for p in route_files),
     )
@@ -149,7 +157,11 @@ def resolve(spec: str) -> Scenario:
         return from_sumocfg(cfgs[0], name=path.resolve().name)
     if path.suffix == ".sumocfg" or path.is_file():
         if path.is_file() and path.suffix != ".sumocfg":
-            raise InputError(f"{spec!r} is not a .sumocfg file")
+            hint = "; give a network with --net-file X.net.xml --route-files A.rou.xml"
+            raise InputError(
+                f"{spec!r} is not a .sumocfg file"
+                + (hint if path.name.endswith((".net.xml", ".net.xml.gz")) else "")
+            )
         return from_sumocfg(path)
     names = ", ".join(bundled) or "none"
     raise InputError(f"no scenario {spec!r}: not a bundled name ({names}) nor an existing path")
@@ -194,8 +206,9 @@ def scan_net(net_file: Path) -> NetScan:
     edges: set[str] = set()
     feeders: dict[str, list[str]] = {}
     root_tag = None
+    source = _xml_source(net_file)
     try:
-        for _, el in ET.iterparse(net_file, events=("end",)):
+        for _, el in ET.iterparse(source, events=("end",)):
             tag = el.tag
             if tag == "lane":
                 lengths[el.get("id", "")] = float(el.get("length", "0"))
@@ -216,7 +229,12 @@ def scan_net(net_file: Path) -> NetScan:
     except ValueError:
         raise InputError(f"network file has a malformed lane length: {net_file}") from None
     except OSError as exc:
-        raise InputError(f"cannot read the network file: {net_file} ({exc.strerror})") from None
+        raise InputError(
+            f"cannot read the network file: {net_file} ({exc.strerror or exc})"
+        ) from None
+    finally:
+        if source is not net_file:
+            source.close()
     if root_tag != "net":
         raise InputError(f"not a SUMO network (no <net> root): {net_file}")
     if not tls:
@@ -369,8 +387,9 @@ def scan_routes(route_file: Path, edge_ids: frozenset[str] | None = None) -> Rou
     first = top = ""
     depth = 0
     root: ET.Element | None = None
+    source = _xml_source(route_file)
     try:
-        for event, el in ET.iterparse(route_file, events=("start", "end")):
+        for event, el in ET.iterparse(source, events=("start", "end")):
             if event == "start":
                 if root is None:
                     root = el
@@ -409,7 +428,12 @@ def scan_routes(route_file: Path, edge_ids: frozenset[str] | None = None) -> Rou
     except ValueError:
         raise InputError(f"route file has a malformed flow number: {route_file}") from None
     except OSError as exc:
-        raise InputError(f"cannot read the route file: {route_file} ({exc.strerror})") from None
+        raise InputError(
+            f"cannot read the route file: {route_file} ({exc.strerror or exc})"
+        ) from None
+    finally:
+        if source is not route_file:
+            source.close()
     return RouteScan(n_veh, n_unbounded, tuple(sorted(unknown)), first)
 
 

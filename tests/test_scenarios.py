@@ -6,6 +6,7 @@ All runs are real SUMO runs on short windows (a few hundred seconds).
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ from sim.scenario import (
     DEMAND_SCALES,
     PROFILES,
     check_routes,
+    from_files,
     merge_sumo_args,
     profiles,
     resolve,
@@ -112,6 +114,19 @@ def test_sumo_options_after_double_dash_reach_sumo(own_files: dict, capsys) -> N
     assert ET.parse(extra_out).getroot().tag == "summary"  # SUMO wrote the file we asked for
     cfg = summary(out)["manifest"]["config"]
     assert cfg["sumo_args"] == ["--summary-output", str(extra_out), "--time-to-teleport", "300"]
+
+
+def test_gzipped_net_and_routes_are_read_like_plain_ones(own_files: dict, tmp_path: Path) -> None:
+    plain = from_files(own_files["net"], own_files["routes"])
+    zipped = []
+    for src in (own_files["net"], *own_files["routes"]):
+        dst = tmp_path / (src.name + ".gz")
+        dst.write_bytes(gzip.compress(src.read_bytes()))
+        zipped.append(dst)
+    sc = from_files(zipped[0], zipped[1:])
+    assert sc.name == plain.name == "tinytls"
+    assert scan_net(sc.net_file).edge_ids == scan_net(plain.net_file).edge_ids
+    assert check_routes(sc) == check_routes(plain)
 
 
 def test_merge_sumo_args_overrides_and_joins_additional_files() -> None:
@@ -305,6 +320,7 @@ def bad(tmp_path_factory: pytest.TempPathFactory, tiny_tls_scenario: Path) -> di
         "unknown_trip": d / "unknown_trip.rou.xml",
         "not_net": d / "routes_as.net.xml",
         "folder_file": d / "folder.rou.xml",
+        "bad_gz": d / "unreadable.rou.xml.gz",
     }
     files["bad_net"].write_text('<net version="1.20"><edge id="a"', encoding="utf-8")
     files["bad_routes"].write_text("<routes><vehicle id='v' depart='0'></routes>", encoding="utf-8")
@@ -319,6 +335,7 @@ def bad(tmp_path_factory: pytest.TempPathFactory, tiny_tls_scenario: Path) -> di
     )
     files["not_net"].write_text("<routes/>\n", encoding="utf-8")
     files["folder_file"].mkdir()
+    files["bad_gz"].write_bytes(b"\x00\x01 not gzip")
     return files
 
 
@@ -335,6 +352,7 @@ def _files(net: Path, *routes: Path) -> list[str]:
         ("missing_net", "error: network file not found: {missing}"),
         ("missing_routes", "error: input file not found: {missing}"),
         ("folder_routes", "error: input file not found: {folder_file}"),
+        ("unreadable_routes", "error: cannot read the route file: {bad_gz} (Not a gzipped file"),
         ("not_net", "error: not a SUMO network (no <net> root): {not_net}"),
         ("unknown_edge", "error: routes use edge(s) not in the network tinytls.net.xml: "
          "'no_such_edge' (first in unknown.rou.xml, <vehicle id=\"v0\">)"),
@@ -375,6 +393,7 @@ def test_bad_input_is_one_line_and_exit_2(
         "missing_net": _files(missing, bad["routes"]),
         "missing_routes": _files(bad["net"], missing),
         "folder_routes": _files(bad["net"], bad["folder_file"]),
+        "unreadable_routes": _files(bad["net"], bad["bad_gz"]),
         "not_net": _files(bad["not_net"], bad["routes"]),
         "unknown_edge": _files(bad["net"], bad["unknown_edge"]),
         "unknown_trip": _files(bad["net"], bad["unknown_trip"]),
