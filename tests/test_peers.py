@@ -3,6 +3,7 @@ SUMO program generation, and short real runs on the RESCO 4x4 grid."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -343,10 +344,31 @@ def test_generated_programs_load_and_run_on_every_resco_net(name: str, tmp_path:
 # real runs (RESCO grid4x4, first 600 s, seed 1)
 
 
+def check_link_sequences(states: dict[str, list[str]], min_green_s: float, yellow_s: float) -> None:
+    """Per link of every signal (1 s steps): a green ends in yellow, a yellow lasts ``yellow_s``
+    and follows a green, a green between two changes lasts at least ``min_green_s``."""
+    for tls_id, seq in states.items():
+        for link in range(len(seq[0])):
+            chars = "".join(st_[link] for st_ in seq)
+            runs = [(m.start(), m.end(), m.group()[0]) for m in re.finditer(r"(.)\1*", chars)]
+            runs = [(a, b, "G" if c in "Gg" else c) for a, b, c in runs]
+            for i, (start, end, kind) in enumerate(runs):
+                interior = i > 0 and end < len(chars)
+                if kind == "G" and end < len(chars) and runs[i + 1][2] != "G":
+                    assert runs[i + 1][2] == "y", (tls_id, link, end, chars[end])
+                if kind == "G" and interior and runs[i - 1][2] != "G":
+                    assert end - start >= min_green_s, (tls_id, link, start)
+                if kind == "y":
+                    assert i > 0 and runs[i - 1][2] == "G", (tls_id, link, start)
+                    if end < len(chars):
+                        assert end - start == yellow_s, (tls_id, link, start)
+
+
 @pytest.mark.parametrize("name", NEW_CONTROLLERS)
 def test_real_run(name: str, tmp_path: Path) -> None:
     grid = resco_dir("grid4x4")
     seen_programs: set[tuple[str, int]] = set()
+    states: dict[str, list[str]] = {}
     n_changes = 0
 
     def on_step(backend: Any, timing: Any) -> None:
@@ -361,6 +383,8 @@ def test_real_run(name: str, tmp_path: Path) -> None:
                 seen_programs.add((prog, logic.type))
         else:
             n_changes += int(timing.changed.sum())
+            for tls in api.trafficlight.getIDList():
+                states.setdefault(tls, []).append(api.trafficlight.getRedYellowGreenState(tls))
 
     cfg = RunConfig(scenario=str(grid), controller=name, seed=1, end_s=600, out=str(tmp_path / "r"))
     summary = run(cfg, on_step=on_step).summary
@@ -372,6 +396,8 @@ def test_real_run(name: str, tmp_path: Path) -> None:
         assert seen_programs == {(PROGRAM_ID, 5)}
     else:
         assert n_changes > 16  # the controller switches greens, not only the initial set
+        # the shared timing kernel keeps every controller safe (grid4x4: 3 s yellow, no all-red)
+        check_link_sequences(states, controllers.get(name).timing_defaults.min_green_s, 3.0)
 
 
 def test_webster_replans_from_measured_flows(tmp_path: Path, monkeypatch: Any) -> None:
