@@ -167,7 +167,10 @@ class Backend:
         reason = first_error(self.error_log) or (
             text.splitlines()[0] if text else type(exc).__name__
         )
-        if self._proc is not None and self._proc.poll() is not None:
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=2.0)  # a lost connection: let the process finish dying
+        if self._proc is not None and self._proc.returncode is not None:
             code = self._proc.returncode
             how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
             reason = f"{reason.rstrip('.')} (SUMO {how})"

@@ -18,10 +18,14 @@ Detection (:func:`suspect_kernel`, used for every controller, failed or not)
     alarm, reported separately); its phase is then served as in the fixed plan until a vehicle
     shows up.
 
-Fallback (:func:`sim.timing.fallback_kernel`)
-    A green phase whose incoming lanes are all suspect is timed as in the network's own plan:
-    it always counts as having demand, it is served when it has waited as long as the fixed
-    cycle would make it wait, and it is held for its program green. See ``sim/timing.py``.
+Fallback
+    Suspect lanes are ignored: the controller sees them as empty (a stuck "occupied" reading
+    would otherwise hold or call their green forever). A green phase whose incoming lanes are
+    all suspect is timed as in the network's own plan (:func:`sim.timing.fallback_kernel`): it
+    always counts as having demand, it is served when it has waited as long as the fixed cycle
+    would make it wait, and it is held for its program green. Both apply to every controller
+    that drives the signals, in the shared runner; detection itself uses the raw readings, so a
+    lane recovers as soon as its detector reports a change.
 
 Gridlock (:class:`GridlockWatch`)
     Traffic is *stuck* at a step when vehicles are on the controlled lanes (incoming and
@@ -113,6 +117,14 @@ def suspect_kernel(
             ever[lane] = True
             count += 1
     return count
+
+
+@njit(cache=True)
+def mask_kernel(suspect_lane: NDArray[np.bool_], values: NDArray[np.int32]) -> None:
+    """Read suspect lanes as 0 (``values`` [n_lanes] in place): their detector is ignored."""
+    for lane in range(values.shape[0]):
+        if suspect_lane[lane]:
+            values[lane] = 0
 
 
 @njit(cache=True)
@@ -237,6 +249,12 @@ class SuspectDetector:
             suspect_phase_kernel(
                 lay.phase_lane_ptr, lay.phase_lane_idx, suspect_lane, suspect_phase
             )
+
+    def mask(self, suspect_lane: NDArray[np.bool_], *sensed: NDArray[np.int32]) -> None:
+        """Make the controllers ignore suspect detectors: their lanes read 0 in ``sensed``."""
+        if self.n_suspect:
+            for values in sensed:
+                mask_kernel(suspect_lane, values)
 
     def report(self, failed_idx: NDArray[np.int64]) -> dict[str, int]:
         """``detectors_detected`` (failed lanes flagged at some step) and false alarms."""

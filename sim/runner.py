@@ -409,15 +409,18 @@ def _loop(
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     # reliability (sim/faults.py): failed detectors, their detection, gridlock, longest red wait
     faults = DetectorFaults(layout, cfg.fail_detectors, cfg.fail_seed, cfg.fail_mode)
-    copy_queue = faults.n_failed > 0 and state.queue_veh is state.halting_veh
-    if copy_queue:
-        state.queue_veh = state.halting_veh.copy()  # faults touch the sensed copy only
+    copy_queue = state.queue_veh is state.halting_veh
+    if copy_queue:  # faults and masking touch the sensed copy only, never the true counts
+        state.queue_veh = state.halting_veh.copy()
     suspects = SuspectDetector(layout, cfg.suspect_after_s, dt)
     suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.bool_)
     gridlock = GridlockWatch(cfg.stuck_s, dt)
     served = np.zeros(layout.n_lanes, dtype=np.bool_)
     red_wait_s = np.zeros(layout.n_in_lanes)
     max_red_wait_s = 0.0
+    sensed = [
+        getattr(state, k) for k in ("queue_veh", "near_veh", "moving_veh") if hasattr(state, k)
+    ]
     recorder = QueueRecorder(layout, scenario.begin_s, scenario.end_s, cfg.queue_interval_s)
     signals = SignalRecorder(layout)
     if timing is not None:
@@ -431,13 +434,13 @@ def _loop(
         backend.step()
         backend.read(state)
         now = state.time_s
+        if copy_queue:
+            np.copyto(state.queue_veh, state.halting_veh)
         if faults.n_failed:
-            if copy_queue:
-                np.copyto(state.queue_veh, state.halting_veh)
-            for name in ("queue_veh", "near_veh", "moving_veh"):
-                if hasattr(state, name):
-                    faults.apply(name, getattr(state, name))
+            for k, values in enumerate(sensed):
+                faults.apply(str(k), values)
         suspects.update(state.queue_veh, state.near_veh, state.suspect_lane, suspect_phase)
+        suspects.mask(state.suspect_lane, *sensed)
         gridlock.update(now, state.lane_veh, state.halting_veh)
         recorder.record(now, state.halting_veh)
         if progress is not None:
