@@ -313,7 +313,9 @@ def demand_scale(demand: str | None, scale: float | None) -> float:
         return DEMAND_SCALES[demand]
     if scale is None:
         return 1.0
-    if not (scale > 0 and math.isfinite(scale)):
+    if not math.isfinite(scale):
+        raise InputError(f"--demand-scale must be a finite number, got {scale:g}")
+    if scale <= 0:
         raise InputError(f"--demand-scale must be positive, got {scale:g}")
     return float(scale)
 
