@@ -184,11 +184,13 @@ def test_openstreetmap_export_converted_with_netconvert_runs(tmp_path: Path, cap
         capture_output=True,
     )
     random_trips = os.path.join(sumo_home(), "tools", "randomTrips.py")
-    trips = ["-n", str(net), "-o", str(rou), "-e", "300", "-p", "2", "--seed", "1"]
+    trips = tmp_path / "map.trips.xml"
+    opts = ["-n", str(net), "-o", str(trips), "-r", str(rou), "-e", "300", "-p", "2", "--seed", "1"]
     subprocess.run(
-        [sys.executable, random_trips, *trips],
+        [sys.executable, random_trips, *opts],
         check=True,
         capture_output=True,
+        cwd=tmp_path,
     )
     scan = scan_net(net)
     assert scan.tls_ids == ("1",)  # the OSM node tagged highway=traffic_signals
