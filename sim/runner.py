@@ -263,7 +263,9 @@ def _prepare_out(out: Path) -> Path:
             shutil.rmtree(tmp)
         tmp.mkdir()
     except OSError as exc:
-        raise InputError(f"cannot write the output folder {out}: {exc.strerror}") from None
+        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else exc.strerror
+        raise InputError(f"cannot write the output folder {out}: {why}") from None
     return tmp
 
 
