@@ -206,10 +206,10 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--suspect-after-s",
             type=float,
-            default=SUSPECT_AFTER_S,
-            show_default=True,
+            default=None,
             help="A detector unchanged this long while its signal sees traffic is suspect [s]; "
-            "its phase then runs the net's fixed timing.",
+            f"its phase then runs the net's fixed timing (default {SUSPECT_AFTER_S:g} with "
+            "--fail-detectors, else off).",
         ),
         click.option(
             "-p",
@@ -283,7 +283,24 @@ def run_cmd(params: tuple[str, ...], **kw: Any) -> None:
         f"{result.summary['manifest']['scenario']} seed {cfg.seed}",
         [(cfg.controller, result.summary)],
     )
+    _reliability_notes(result.summary)
     click.echo(f"results: {result.out_dir}")
+
+
+def _reliability_notes(summary: dict[str, Any]) -> None:
+    """One line each for gridlock and failed detectors, when there is something to say."""
+    if summary.get("gridlock"):
+        click.echo(
+            f"gridlock: every vehicle on the controlled lanes halted from "
+            f"{summary['gridlock_at_s']:g} s for {summary['stuck_longest_s']:g} s at most; "
+            f"{summary.get('running', 0)} vehicles still running at the end"
+        )
+    if summary.get("detectors_failed"):
+        click.echo(
+            f"detectors: {summary['detectors_failed']} failed, "
+            f"{summary['detectors_detected']} detected "
+            f"({summary['detectors_false_alarms']} working ones flagged too)"
+        )
 
 
 def _run_one(cfg: RunConfig) -> dict[str, Any]:

@@ -167,7 +167,7 @@ def check_fault_options(
         raise InputError(
             f"unknown --fail-mode {fail_mode!r}; choose one of {', '.join(FAIL_MODES)}"
         )
-    if not 0.0 < suspect_after_s < np.inf:
+    if not suspect_after_s > 0.0:
         raise InputError(f"--suspect-after-s must be positive, got {suspect_after_s:g}")
     if not 0.0 < stuck_s < np.inf:
         raise InputError(f"--stuck-s must be positive, got {stuck_s:g}")

@@ -94,7 +94,7 @@ class RunConfig:
     fail_detectors: float = 0.0  # fraction of controlled lanes whose detector fails
     fail_seed: int = 1
     fail_mode: str = "silent"  # silent | stuck
-    suspect_after_s: float = SUSPECT_AFTER_S
+    suspect_after_s: float | None = None  # None: SUSPECT_AFTER_S with --fail-detectors, else off
     stuck_s: float = 300.0  # gridlock: all vehicles on controlled lanes halted this long
 
     def __post_init__(self) -> None:
@@ -147,7 +147,17 @@ class RunConfig:
                 f"unknown sensing {self.sensing!r}; choose one of {', '.join(SENSING)}"
             )
         check_durations(self)
-        check_fault_options(self.fail_detectors, self.fail_mode, self.suspect_after_s, self.stuck_s)
+        check_fault_options(
+            self.fail_detectors, self.fail_mode, self.effective_suspect_after_s(), self.stuck_s
+        )
+
+    def effective_suspect_after_s(self) -> float:
+        """Detector-fault detection threshold; ``inf`` (off) unless faults are simulated or it
+        is set explicitly: a quiet lane reads like a silent detector, so detection without
+        faults would only raise false alarms."""
+        if self.suspect_after_s is not None:
+            return float(self.suspect_after_s)
+        return SUSPECT_AFTER_S if self.fail_detectors > 0 else float("inf")
 
 
 MAX_DURATION_S = 7 * 86400.0  # longest window, or timing value, a run accepts
@@ -236,10 +246,8 @@ def write_detectors(path: Path, scan: NetScan, length_m: float, prefix: str = "l
         end = max(lane_len - 0.1, 0.1)
         total = sum(scan.lane_length_m.get(x, 0.0) for x in chain[:-1]) + end
         start = max(total - length_m, 0.0)
-        if len(chain) == 1:
-            where = f'lane="{_xml(lane)}"'
-        else:
-            where = f'lanes="{_xml(" ".join(chain))}"'
+        lanes = " ".join(chain)
+        where = f'lane="{_xml(lane)}"' if len(chain) == 1 else f'lanes="{_xml(lanes)}"'
         lines.append(
             f'  <laneAreaDetector id="{_xml(det)}" {where} pos="{start:.2f}" '
             f'endPos="{end:.2f}" period="86400" file="NUL" speedThreshold="{HALTING_SPEED_MS:g}"/>'
@@ -414,7 +422,7 @@ def _loop(
     copy_queue = state.queue_veh is state.halting_veh
     if copy_queue:  # faults and masking touch the sensed copy only, never the true counts
         state.queue_veh = state.halting_veh.copy()
-    suspects = SuspectDetector(layout, cfg.suspect_after_s, dt)
+    suspects = SuspectDetector(layout, cfg.effective_suspect_after_s(), dt)
     suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.bool_)
     gridlock = GridlockWatch(cfg.stuck_s, dt)
     served = np.zeros(layout.n_lanes, dtype=np.bool_)
