@@ -10,7 +10,8 @@ Detector faults (``--fail-detectors FRACTION --fail-seed N --fail-mode silent|st
         stuck   each sensed value freezes at its first non-zero reading (the lane reads its true
                 value, 0, until the detector has seen a vehicle) — a detector stuck "occupied".
 
-Detection (:func:`suspect_kernel`, used for every controller, failed or not)
+Detection (:func:`suspect_kernel`; on with ``--fail-detectors``, else only with
+``--suspect-after-s``, see ``RunConfig.effective_suspect_after_s``)
     A lane is *suspect* when its sensed pair ``(queue_veh, near_veh)`` has not changed for
     ``suspect_after_s`` seconds while another incoming lane of the same signal changed within
     that time ("the rest of the signal saw traffic"). It stops being suspect as soon as its
