@@ -742,8 +742,8 @@ def compare(report: Mapping[str, Any], baseline: Mapping[str, Any], tolerance: f
             if base is None:
                 notes.append(f"{s}/{c} is not in the baseline (bless to add it)")
                 continue
-            if base.get("settings") != entry["settings"]:
-                diff = _settings_diff(base.get("settings", {}), entry["settings"])
+            diff = _settings_diff(base.get("settings", {}), entry["settings"])
+            if diff:
                 notes.append(f"{s}/{c} settings differ from the baseline's: {diff}")
             for metric, direction in GATE_METRICS:
                 if metric not in base["mean"] or metric not in entry["mean"]:
@@ -759,8 +759,15 @@ def compare(report: Mapping[str, Any], baseline: Mapping[str, Any], tolerance: f
 
 
 def _settings_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
-    keys = sorted(set(a) | set(b))
-    return ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in keys if a.get(k) != b.get(k))
+    """Keys whose values differ; a key missing on one side counts as its RunConfig default (so a
+    setting added to lightwatch after the bless is no difference)."""
+    defaults = result_settings(RunConfig(scenario="x"), with_scenario=False)
+    diffs = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k, defaults.get(k)), b.get(k, defaults.get(k))
+        if va != vb:
+            diffs.append(f"{k} {va!r} -> {vb!r}")
+    return ", ".join(diffs)
 
 
 # ---------------------------------------------------------------------------------------------
