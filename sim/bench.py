@@ -774,11 +774,12 @@ def _settings_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
 # output
 
 
-def _pm(mean: float, ci: float) -> str:
+def _pm(mean: float, ci: float, n: int) -> str:
+    """``mean ± ci``; the mean alone for one seed (no interval)."""
     if math.isnan(mean):
         return ""
     digits = 0 if abs(mean) >= 1000 else 1 if abs(mean) >= 10 else 2
-    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
+    return f"{mean:.{digits}f}" + (f" ± {ci:.{digits}f}" if n > 1 else "")
 
 
 def print_bench_table(title: str, table: Mapping[str, Any]) -> None:
@@ -799,7 +800,7 @@ def print_bench_table(title: str, table: Mapping[str, Any]) -> None:
                 c,
                 str(e["n_seeds"]),
                 *(
-                    _pm(e["mean"].get(k, math.nan), e["ci95"].get(k, math.nan))
+                    _pm(e["mean"].get(k, math.nan), e["ci95"].get(k, math.nan), e["n_seeds"])
                     for k, _ in TABLE_COLUMNS
                 ),
             )
