@@ -6,6 +6,7 @@ Real SUMO throughout (bundled ``single`` and ``grid4x4``, short windows); the ke
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -370,3 +371,58 @@ def test_no_shell_and_no_code_from_config_files(needle: str) -> None:
         if needle in line
     ]
     assert hits == []
+
+
+def _green_runs(cur: list[int], stage: list[int], phase: int) -> list[tuple[int, int]]:
+    """(start step, length) of each run of steps showing green ``phase``."""
+    runs: list[tuple[int, int]] = []
+    start = None
+    for k, (c, st) in enumerate([*zip(cur, stage, strict=True), (-1, -1)]):
+        on = st == 0 and c == phase
+        if on and start is None:
+            start = k
+        elif not on and start is not None:
+            runs.append((start, k - start))
+            start = None
+    return runs
+
+
+@pytest.mark.parametrize("suspect", [False, True])
+def test_a_suspect_phase_is_timed_like_the_fixed_plan(suspect: bool) -> None:
+    """One signal, greens with program greens 30/10/20 s and 3 s yellow; the controller only ever
+    asks for green 0 and green 1 never shows demand (its detectors are silent). Suspect, green 1
+    is served at least once per fixed cycle and held for its 10 s program green; otherwise it is
+    never served."""
+    from types import SimpleNamespace
+
+    from sim.timing import Timing, TimingParams
+
+    n = 3
+    layout = SimpleNamespace(
+        n_signals=1,
+        n_phases=n,
+        phase_ptr=np.array([0, n], dtype=np.int64),
+        phase_signal=np.zeros(n, dtype=np.int64),
+        needs_clearance=~np.eye(n, dtype=np.bool_),
+        yellow_s=np.array([3.0]),
+        all_red_s=np.array([0.0]),
+        program_green_s=np.array([30.0, 10.0, 20.0]),
+    )
+    timing = Timing(layout, TimingParams(5.0, 60.0, 120.0), 1.0)  # type: ignore[arg-type]
+    assert timing.fixed_wait_s.tolist() == [39.0, 59.0, 49.0]  # cycle 60 + 3 x 3 s yellow
+    timing.suspect_phase[1] = suspect
+    request = np.zeros(1, dtype=np.int64)
+    demand = np.array([True, False, True])
+    cur, stage = [], []
+    for _ in range(600):
+        timing.step(request, demand)
+        cur.append(int(timing.cur_p[0]))
+        stage.append(int(timing.stage[0]))
+    runs = _green_runs(cur, stage, 1)
+    if not suspect:
+        assert runs == []
+        return
+    assert len(runs) >= 600 // 69
+    assert all(10 <= length <= 11 for _, length in runs[:-1]), runs
+    gaps = [b[0] - (a[0] + a[1]) for a, b in itertools.pairwise(runs)]
+    assert max(gaps) <= 59 + 5 + 3 + 1, gaps
