@@ -7,9 +7,12 @@ and blessed; the other tests reuse its results (``--resume``) or rerun it into f
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +184,38 @@ def test_resume_runs_only_the_missing_runs(blessed: dict[str, Path], tmp_path: P
     assert ran == ["single/count/seed2", "single/fixed/seed1"]
     for key, mtime in kept.items():
         assert (out / "runs" / key / "summary.json").stat().st_mtime_ns == mtime
+    for key in KEYS:
+        assert metrics(read_summary(out, key)) == metrics(read_summary(blessed["out"], key))
+
+
+def test_a_bench_interrupted_halfway_resumes_with_only_the_missing_runs(
+    blessed: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["bench", "--suite", str(blessed["suite"]), "--out", str(out), "--jobs", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from sim.cli import main; main()", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("runs/*/*/*/summary.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the bench and its worker
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    done = {k for k in KEYS if (out / "runs" / k / "summary.json").is_file()}
+    assert 1 <= len(done) < len(KEYS)
+    proc2 = lightwatch("bench", "--suite", blessed["suite"], "--out", out, "--resume")
+    assert proc2.returncode == 0, proc2.stderr
+    ran = {line.split()[1].rstrip(":") for line in proc2.stderr.splitlines() if "] " in line}
+    assert ran == set(KEYS) - done
     for key in KEYS:
         assert metrics(read_summary(out, key)) == metrics(read_summary(blessed["out"], key))
 
