@@ -62,7 +62,8 @@ TABLE_COLUMNS = (
     ("teleports", "teleports"),
     ("wall_s", "wall s"),
 )
-# RunConfig fields a suite must not set: the suite sets them per run, or they make no sense here
+# RunConfig fields that are no general suite setting: set per run by the suite, meaningless in a
+# bench (out, gui), or part of a scenario table (net_file, route_files: resolved against root)
 _PER_RUN = frozenset({"scenario", "controller", "seed", "out", "gui", "net_file", "route_files"})
 # configuration keys that do not change a result (ignored when comparing configurations)
 _NOT_RESULT = frozenset({"out", "gui"})
