@@ -19,14 +19,14 @@ Detection (:func:`suspect_kernel`; on with ``--fail-detectors``, else only with
     alarm, reported separately); its phase is then served as in the fixed plan until a vehicle
     shows up.
 
-Fallback
+Fallback (every controller that lightwatch drives; :func:`sim.timing.fallback_kernel`)
     Suspect lanes are ignored: the controller sees them as empty (a stuck "occupied" reading
-    would otherwise hold or call their green forever). A green phase whose incoming lanes are
-    all suspect is timed as in the network's own plan (:func:`sim.timing.fallback_kernel`): it
-    always counts as having demand, it is served when it has waited as long as the fixed cycle
-    would make it wait, and it is held for its program green. Both apply to every controller
-    that drives the signals, in the shared runner; detection itself uses the raw readings, so a
-    lane recovers as soon as its detector reports a change.
+    would otherwise hold or call their green forever). A green phase serving a suspect lane is
+    on *recall*: it always counts as having demand, so the starvation bound serves it (crediting
+    the time it went unserved before the detector became suspect). A phase whose lanes are all
+    suspect is, moreover, timed as in the network's own plan: requested once it has waited as
+    long as the fixed cycle would make it wait, and held for its program green. Detection uses
+    the raw readings, so a lane recovers as soon as its detector reports a change.
 
 Gridlock (:class:`GridlockWatch`)
     Traffic is *stuck* at a step when vehicles are on the controlled lanes (incoming and
@@ -49,6 +49,7 @@ from sim.errors import InputError
 from sim.layout import NetworkLayout
 
 FAIL_MODES = ("silent", "stuck")
+SUSPECT_NONE, SUSPECT_SOME, SUSPECT_ALL = 0, 1, 2  # suspect lanes among those a phase serves
 SUSPECT_AFTER_S = 120.0  # default --suspect-after-s
 SILENT, STUCK = 0, 1
 
@@ -133,18 +134,20 @@ def suspect_phase_kernel(
     phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
     phase_lane_idx: NDArray[np.int64],  # [nnz]
     suspect_lane: NDArray[np.bool_],  # [n_lanes]
-    out: NDArray[np.bool_],  # [n_phases] out: every lane the phase serves is suspect
+    out: NDArray[np.int8],  # [n_phases] out: 0 none, 1 some, 2 all of its lanes suspect
 ) -> None:
-    """A phase is suspect when it serves at least one lane and all its lanes are suspect."""
+    """How many of the lanes a phase serves are suspect: 0 none, 1 some, 2 all (and >= 1)."""
     for p in range(out.shape[0]):
-        lo = phase_lane_ptr[p]
-        hi = phase_lane_ptr[p + 1]
-        flag = hi > lo
-        for k in range(lo, hi):
-            if not suspect_lane[phase_lane_idx[k]]:
-                flag = False
-                break
-        out[p] = flag
+        n = 0
+        for k in range(phase_lane_ptr[p], phase_lane_ptr[p + 1]):
+            if suspect_lane[phase_lane_idx[k]]:
+                n += 1
+        if n == 0:
+            out[p] = SUSPECT_NONE
+        elif n == phase_lane_ptr[p + 1] - phase_lane_ptr[p]:
+            out[p] = SUSPECT_ALL
+        else:
+            out[p] = SUSPECT_SOME
 
 
 @njit(cache=True)
@@ -227,9 +230,10 @@ class SuspectDetector:
         queue_veh: NDArray[np.int32],
         near_veh: NDArray[np.int32],
         suspect_lane: NDArray[np.bool_],
-        suspect_phase: NDArray[np.bool_],
+        suspect_phase: NDArray[np.int8],
     ) -> None:
-        """Update ``suspect_lane`` [n_lanes] and ``suspect_phase`` [n_phases] in place."""
+        """Update ``suspect_lane`` [n_lanes] and ``suspect_phase`` [n_phases] in place
+        (:func:`suspect_phase_kernel`)."""
         lay = self.layout
         had = self.n_suspect
         self.n_suspect = suspect_kernel(

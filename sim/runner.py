@@ -423,7 +423,7 @@ def _loop(
     if copy_queue:  # faults and masking touch the sensed copy only, never the true counts
         state.queue_veh = state.halting_veh.copy()
     suspects = SuspectDetector(layout, cfg.effective_suspect_after_s(), dt)
-    suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.bool_)
+    suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.int8)
     gridlock = GridlockWatch(cfg.stuck_s, dt)
     served = np.zeros(layout.n_lanes, dtype=np.bool_)
     red_wait_s = np.zeros(layout.n_in_lanes)

@@ -120,7 +120,7 @@ def fallback_kernel(
     demand: NDArray[np.bool_],  # [n_phases] sensed demand
     dt_s: float,
     phase_ptr: NDArray[np.int64],  # [n_signals + 1]
-    suspect_phase: NDArray[np.bool_],  # [n_phases] every lane of the phase has a suspect detector
+    suspect_phase: NDArray[np.int8],  # [n_phases] 0 no, 1 some, 2 all lanes with suspect detectors
     program_green_s: NDArray[np.float64],  # [n_phases] green of the phase in the net's program
     fixed_wait_s: NDArray[np.float64],  # [n_phases] red of the phase in the net's program cycle
     cur_p: NDArray[np.int64],  # [n_signals]
@@ -131,14 +131,15 @@ def fallback_kernel(
     request_out: NDArray[np.int64],  # [n_signals] out: request with the fallback applied
     demand_out: NDArray[np.bool_],  # [n_phases] out: demand with the fallback applied
 ) -> None:
-    """Fixed-time fallback for phases whose detectors are all suspect (``sim/faults.py``).
+    """Fallback for phases with suspect detectors (``sim/faults.py``).
 
-    Such a phase is timed as in the network's own program, whatever the controller asks:
-    it always counts as having demand (so the starvation bound applies to it, crediting the time
-    it has gone unserved), it is requested once it has waited ``fixed_wait_s`` (its red time in the
-    program cycle), and once green it is held for ``program_green_s`` and then released to the
-    waiting phase with demand that waited longest. Phases that are not suspect are untouched;
-    every rule of :func:`constrain_kernel` still applies on top.
+    A phase with some suspect lanes (1) is on recall: it always counts as having demand, so the
+    starvation bound serves it, crediting the time it has gone unserved. A phase whose lanes are
+    all suspect (2) is, moreover, timed as in the network's own program whatever the controller
+    asks: requested once it has waited ``fixed_wait_s`` (its red time in the program cycle), and
+    once green held for ``program_green_s``, then released to the waiting phase with demand
+    that waited longest. Other phases are untouched; every rule of :func:`constrain_kernel` still
+    applies on top.
     """
     for s in range(cur_p.shape[0]):
         lo = phase_ptr[s]
@@ -149,13 +150,13 @@ def fallback_kernel(
                 unserved_s[p] = 0.0
             else:
                 unserved_s[p] += dt_s
-            demand_out[p] = demand[p] or suspect_phase[p]
-            if suspect_phase[p] and p != cur and wait_s[p] < unserved_s[p] - dt_s:
+            demand_out[p] = demand[p] or suspect_phase[p] > 0
+            if suspect_phase[p] > 0 and p != cur and wait_s[p] < unserved_s[p] - dt_s:
                 wait_s[p] = unserved_s[p] - dt_s  # the kernel adds this step's dt
         request_out[s] = request[s]
         if stage[s] != GREEN:
             continue
-        if suspect_phase[cur]:
+        if suspect_phase[cur] == 2:
             if t_stage_s[s] + dt_s < program_green_s[cur] - _EPS:
                 request_out[s] = cur
             else:
@@ -169,7 +170,7 @@ def fallback_kernel(
         for p in range(lo, hi):
             if (
                 p != cur
-                and suspect_phase[p]
+                and suspect_phase[p] == 2
                 and unserved_s[p] >= fixed_wait_s[p] - _EPS
                 and (best < 0 or unserved_s[p] > unserved_s[best])
             ):
@@ -229,7 +230,7 @@ class Timing:
         self.changed = np.ones(n, dtype=np.bool_)
         # fixed-time fallback for phases with failed detectors (fallback_kernel); the runner
         # sets suspect_phase each step
-        self.suspect_phase = np.zeros(layout.n_phases, dtype=np.bool_)
+        self.suspect_phase = np.zeros(layout.n_phases, dtype=np.int8)  # 0 / 1 some / 2 all
         self.unserved_s = np.zeros(layout.n_phases)
         cycle_s = np.add.reduceat(layout.program_green_s, layout.phase_ptr[:-1]) + np.diff(
             layout.phase_ptr
