@@ -13,11 +13,14 @@ Detector faults (``--fail-detectors FRACTION --fail-seed N --fail-mode silent|st
 Detection (:func:`suspect_kernel`; on with ``--fail-detectors``, else only with
 ``--suspect-after-s``, see ``RunConfig.effective_suspect_after_s``)
     A lane is *suspect* when its sensed pair ``(queue_veh, near_veh)`` has not changed for
-    ``suspect_after_s`` seconds while another incoming lane of the same signal changed within
-    that time ("the rest of the signal saw traffic"). It stops being suspect as soon as its
-    reading changes. A lane that really sees no vehicle for that long is flagged too (a false
-    alarm, reported separately); its phase is then served as in the fixed plan until a vehicle
-    shows up.
+    ``suspect_after_s`` seconds while another controlled lane of the network changed within
+    that time ("the rest of the network saw traffic"). It stays suspect, even when everything
+    goes quiet, until its own reading changes. A lane that really sees no vehicle for that long
+    is flagged too (a false alarm, reported separately); its phase is then on recall (or timed
+    as in the fixed plan) until a vehicle shows up, which costs little while its signal is quiet.
+    (Comparing with the lanes of the same signal only was tried: a failed lane that is the only
+    busy one at an otherwise empty signal then goes undetected, and its vehicles waited 156 s on
+    the RESCO grid, seed 2.)
 
 Fallback (every controller that lightwatch drives; :func:`sim.timing.fallback_kernel`)
     Suspect lanes are ignored: the controller sees them as empty (a stuck "occupied" reading
@@ -74,7 +77,7 @@ def apply_faults_kernel(
 
 @njit(cache=True)
 def suspect_kernel(
-    lane_signal: NDArray[np.int64],  # [n_in_lanes] signal of each incoming lane
+    lane_group: NDArray[np.int64],  # [n_in_lanes] group of each incoming lane (0: the network)
     queue_veh: NDArray[np.int32],  # [n_lanes] sensed halting vehicles
     near_veh: NDArray[np.int32],  # [n_lanes] sensed vehicles within range
     dt_s: float,
@@ -82,13 +85,13 @@ def suspect_kernel(
     last_queue: NDArray[np.int32],  # [n_in_lanes] in/out: previous reading
     last_near: NDArray[np.int32],  # [n_in_lanes] in/out: previous reading
     unchanged_s: NDArray[np.float64],  # [n_in_lanes] in/out: seconds since the reading changed
-    quiet1_s: NDArray[np.float64],  # [n_signals] scratch: smallest unchanged_s of the signal
-    quiet2_s: NDArray[np.float64],  # [n_signals] scratch: second smallest
-    suspect: NDArray[np.bool_],  # [n_lanes] out: suspect lanes (outgoing lanes stay False)
+    quiet1_s: NDArray[np.float64],  # [n_groups] scratch: smallest unchanged_s of the group
+    quiet2_s: NDArray[np.float64],  # [n_groups] scratch: second smallest
+    suspect: NDArray[np.bool_],  # [n_lanes] in/out: suspect lanes (outgoing lanes stay False)
     ever: NDArray[np.bool_],  # [n_in_lanes] in/out: lanes suspect at some step
 ) -> int:
     """Flag suspect lanes (module docstring); returns how many are suspect now."""
-    n_in = lane_signal.shape[0]
+    n_in = lane_group.shape[0]
     quiet1_s[:] = np.inf
     quiet2_s[:] = np.inf
     for lane in range(n_in):
@@ -100,7 +103,7 @@ def suspect_kernel(
             last_near[lane] = n
         else:
             unchanged_s[lane] += dt_s
-        s = lane_signal[lane]
+        s = lane_group[lane]
         u = unchanged_s[lane]
         if u < quiet1_s[s]:
             quiet2_s[s] = quiet1_s[s]
@@ -110,10 +113,11 @@ def suspect_kernel(
     count = 0
     for lane in range(n_in):
         u = unchanged_s[lane]
-        s = lane_signal[lane]
-        # the most recent change among the signal's other lanes
+        s = lane_group[lane]
+        # the most recent change among the group's other lanes
         other = quiet2_s[s] if u == quiet1_s[s] else quiet1_s[s]
-        flag = u >= suspect_after_s and other < suspect_after_s
+        # becoming suspect needs traffic elsewhere; staying suspect needs only the silence
+        flag = u >= suspect_after_s and (other < suspect_after_s or suspect[lane])
         suspect[lane] = flag
         if flag:
             ever[lane] = True
@@ -177,12 +181,6 @@ def check_fault_options(
         raise InputError(f"--stuck-s must be positive, got {stuck_s:g}")
 
 
-def lane_signals(layout: NetworkLayout) -> NDArray[np.int64]:
-    """Signal of each incoming lane, shape [n_in_lanes]."""
-    appr = layout.lane_approach[: layout.n_in_lanes]
-    return layout.approach_signal[appr].astype(np.int64)
-
-
 class DetectorFaults:
     """Failed detectors of one run: which lanes, how they fail, and the per-step transform."""
 
@@ -216,12 +214,12 @@ class SuspectDetector:
         self.layout = layout
         self.suspect_after_s = float(suspect_after_s)
         self.dt_s = float(dt_s)
-        self.lane_signal = lane_signals(layout)
+        self.lane_group = np.zeros(n_in, dtype=np.int64)  # one group: the whole network
         self.last_queue = np.zeros(n_in, dtype=np.int32)
         self.last_near = np.zeros(n_in, dtype=np.int32)
         self.unchanged_s = np.zeros(n_in)
-        self.quiet1_s = np.zeros(layout.n_signals)
-        self.quiet2_s = np.zeros(layout.n_signals)
+        self.quiet1_s = np.zeros(1)
+        self.quiet2_s = np.zeros(1)
         self.ever = np.zeros(n_in, dtype=np.bool_)
         self.n_suspect = 0
 
@@ -237,7 +235,7 @@ class SuspectDetector:
         lay = self.layout
         had = self.n_suspect
         self.n_suspect = suspect_kernel(
-            self.lane_signal,
+            self.lane_group,
             queue_veh,
             near_veh,
             self.dt_s,

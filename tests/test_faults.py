@@ -259,29 +259,34 @@ def test_silent_reads_zero_and_stuck_freezes_at_the_first_nonzero_reading() -> N
     assert v.tolist() == [5, 0, 0]
 
 
-def test_a_lane_unchanged_while_its_signal_sees_traffic_becomes_suspect() -> None:
-    lane_signal = np.array([0, 0, 0, 1], dtype=np.int64)  # lane 3 alone on signal 1
+def test_a_lane_unchanged_while_the_network_sees_traffic_becomes_suspect() -> None:
+    lane_group = np.zeros(4, dtype=np.int64)
     n = 4
     arrays: dict[str, Any] = {
         "last_queue": np.zeros(n, dtype=np.int32),
         "last_near": np.zeros(n, dtype=np.int32),
         "unchanged_s": np.zeros(n),
-        "quiet1_s": np.zeros(2),
-        "quiet2_s": np.zeros(2),
+        "quiet1_s": np.zeros(1),
+        "quiet2_s": np.zeros(1),
         "suspect": np.zeros(n, dtype=np.bool_),
         "ever": np.zeros(n, dtype=np.bool_),
     }
 
     def step(t: int, queue: list[int]) -> list[bool]:
         q = np.array(queue, dtype=np.int32)
-        suspect_kernel(lane_signal, q, np.zeros(n, dtype=np.int32), 1.0, 10.0, **arrays)
+        suspect_kernel(lane_group, q, np.zeros(n, dtype=np.int32), 1.0, 10.0, **arrays)
         return arrays["suspect"].tolist()
 
     for t in range(9):  # lane 1 changes every step, lanes 0, 2, 3 read 0
         assert step(t, [0, t % 2, 0, 0]) == [False] * 4
-    assert step(9, [0, 1, 0, 0]) == [True, False, True, False]  # 10 s unchanged
-    assert step(10, [1, 0, 0, 0]) == [False, False, True, False]  # lane 0 recovers
-    assert arrays["ever"].tolist() == [True, False, True, False]
+    assert step(9, [0, 1, 0, 0]) == [True, False, True, True]  # 10 s unchanged
+    assert step(10, [1, 1, 0, 0]) == [False, False, True, True]  # lane 0 recovers
+    # then everything is quiet: suspects stay suspect; lane 1 becomes one 10 s after its last
+    # change, since lane 0 changed meanwhile; lane 0, changed last, never does
+    flags = [step(t, [1, 1, 0, 0]) for t in range(11, 40)]
+    assert [f[0] for f in flags] == [False] * len(flags)
+    assert [f[1] for f in flags].index(True) == 19 - 11
+    assert all(f[2] and f[3] for f in flags)
 
 
 def test_when_nothing_changes_nothing_is_suspect() -> None:
