@@ -1,14 +1,22 @@
 """``count``: vehicle-count release ("lights watch the cars").
 
 How it decides, per signal, every second (an engineer's paragraph):
-The current green is held while the lanes it serves are *discharging*: some vehicle within the
-detection range (100 m by default) of a served stop line is moving, i.e. a queue is still being
-released or vehicles keep arriving. When no served vehicle moves any more — the queue has gone, or
-what remains is blocked (a permissive left waiting for a gap, a full exit) — or max green is
-reached, the green goes to the phase that would release the most *additional* vehicles: the sum,
-over the lanes it serves that are not already green, of ``max(halting on the lane, vehicles
-within range)``. Phases with no such vehicles are skipped; with no competing demand the green
-rests. The shared timing kernel adds min green, yellow/all-red and the starvation bound.
+The current green is held while the lanes it serves are *discharging*: some vehicle within the gap
+range (``--gap-range-m``, 40 m by default) of a served stop line is moving, i.e. a queue is still
+being released or vehicles keep arriving close by. When no served vehicle moves there any more —
+the queue has gone, or what remains is blocked (a permissive left waiting for a gap, a full exit) —
+or max green is reached, the green goes to the phase that would release the most *additional*
+vehicles: the sum, over the lanes it serves that are not green already, of ``max(halting vehicles,
+vehicles within the detection range)``, where the detection range (100 m by default) continues
+upstream past short lanes. A lane whose every exit is full (halting vehicles at least
+``full_ratio`` of its capacity) counts as empty: releasing it would only block the junction.
+Phases with no such vehicles are skipped; with no competing demand the green rests. The shared
+timing kernel adds min green, yellow/all-red and the starvation bound.
+
+Optional (off by default): with ``yield_ratio`` > 0 a green that is still discharging is cut
+after ``yield_min_s`` when another phase waits with more than ``yield_ratio`` times the vehicles
+the current green serves. It helps on some corridors but made two-junction clusters on the RESCO
+ingolstadt21 map gridlock on some seeds, so it is not the default.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from controllers.base import Controller, register
-from controllers.kernels import lane_demand
+from controllers.kernels import lane_demand, mask_blocked_lanes
 from sim.errors import InputError
 from sim.layout import NetworkLayout
 from sim.state import TrafficState
@@ -40,6 +48,8 @@ def count_kernel(
     min_green_s: NDArray[np.float64],  # [n_signals]
     max_green_s: NDArray[np.float64],  # [n_signals]
     extend_veh: float,
+    yield_ratio: float,  # 0: never cut a discharging green
+    yield_min_s: float,
     lane_mark: NDArray[np.bool_],  # [n_lanes] scratch, all False on entry and exit
     out: NDArray[np.int64],  # [n_signals] requested phase, -1 keeps
 ) -> None:
@@ -50,10 +60,12 @@ def count_kernel(
             continue
         cur = cur_p[s]
         moving = 0.0
+        cur_need = 0.0
         for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
             lane = phase_lane_idx[k]
             lane_mark[lane] = True
             moving += moving_veh[lane]
+            cur_need += lane_need[lane]
         best = -1
         best_need = 0.0
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
@@ -71,20 +83,34 @@ def count_kernel(
             lane_mark[phase_lane_idx[k]] = False
         if best < 0:
             continue
-        if moving > extend_veh and t_stage_s[s] < max_green_s[s]:
+        cut = (
+            yield_ratio > 0.0 and t_stage_s[s] >= yield_min_s and best_need > yield_ratio * cur_need
+        )
+        if moving > extend_veh and t_stage_s[s] < max_green_s[s] and not cut:
             continue
         out[s] = best
 
 
 @dataclass(frozen=True)
 class CountParams:
-    """``extend_veh``: the green holds while more than this many served vehicles move in range."""
+    """Parameters of ``count`` (the module docstring explains them).
+
+    ``extend_veh``: the green holds while more than this many served vehicles move in the gap
+    range. ``full_ratio``: an exit lane with at least this fraction of its capacity halting is
+    full. ``yield_ratio``/``yield_min_s``: optional cut of a discharging green (0: off).
+    """
 
     extend_veh: float = 0.0
+    full_ratio: float = 0.8
+    yield_ratio: float = 0.0
+    yield_min_s: float = 20.0
 
     def validate(self) -> None:
-        if self.extend_veh < 0:
-            raise InputError(f"extend_veh must not be negative, got {self.extend_veh:g}")
+        for name in ("extend_veh", "yield_ratio", "yield_min_s"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must not be negative, got {getattr(self, name):g}")
+        if self.full_ratio <= 0:
+            raise InputError(f"full_ratio must be positive, got {self.full_ratio:g}")
 
 
 @register
@@ -100,10 +126,20 @@ class Count(Controller):
         super().reset(layout, rng)
         self._lane_need = np.zeros(layout.n_lanes)
         self._lane_mark = np.zeros(layout.n_lanes, dtype=np.bool_)
+        self._free_moves = np.zeros(layout.n_lanes, dtype=np.int64)
 
     def decide(self, state: TrafficState, timing: Timing) -> np.ndarray:
         lay = self.layout
         lane_demand(state.queue_veh, state.near_veh, self._lane_need)
+        mask_blocked_lanes(
+            lay.move_in_lane,
+            lay.move_out_lane,
+            state.queue_veh,
+            state.capacity_veh,
+            self.params.full_ratio,
+            self._free_moves,
+            self._lane_need,
+        )
         count_kernel(
             lay.phase_ptr,
             lay.phase_lane_ptr,
@@ -116,6 +152,8 @@ class Count(Controller):
             timing.min_green_s,
             timing.max_green_s,
             self.params.extend_veh,
+            self.params.yield_ratio,
+            self.params.yield_min_s,
             self._lane_mark,
             self._request,
         )

@@ -53,3 +53,26 @@ def phase_max(
             if v > acc:
                 acc = v
         out[p] = acc
+
+
+@njit(cache=True)
+def mask_blocked_lanes(
+    move_in_lane: NDArray[np.int64],  # [n_moves]
+    move_out_lane: NDArray[np.int64],  # [n_moves]
+    queue_veh: NDArray[np.int32],  # [n_lanes] halting vehicles
+    capacity_veh: NDArray[np.float64],  # [n_lanes]
+    full_ratio: float,
+    free_moves: NDArray[np.int64],  # [n_lanes] scratch
+    lane_need: NDArray[np.float64],  # [n_lanes] in/out: set to 0 where every exit is full
+) -> None:
+    """Spillback guard: a lane whose every movement leads into an exit lane with at least
+    ``full_ratio * capacity`` halting vehicles cannot release anyone; its need becomes 0."""
+    free_moves[:] = 0
+    for m in range(move_in_lane.shape[0]):
+        out = move_out_lane[m]
+        if queue_veh[out] < full_ratio * capacity_veh[out]:
+            free_moves[move_in_lane[m]] += 1
+    for m in range(move_in_lane.shape[0]):
+        lane = move_in_lane[m]
+        if free_moves[lane] == 0:
+            lane_need[lane] = 0.0

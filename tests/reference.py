@@ -159,6 +159,24 @@ def phase_sum_ref(
         out[p] = acc
 
 
+def mask_blocked_lanes_ref(
+    move_in_lane: NDArray[np.int64],
+    move_out_lane: NDArray[np.int64],
+    queue_veh: NDArray[np.int32],
+    capacity_veh: NDArray[np.float64],
+    full_ratio: float,
+    free_moves: NDArray[np.int64],
+    lane_need: NDArray[np.float64],
+) -> None:
+    """Twin of ``controllers.kernels.mask_blocked_lanes``: a lane with movements, none of whose
+    exits holds fewer than ``full_ratio * capacity`` halting vehicles, gets need 0."""
+    lanes = {int(x) for x in move_in_lane}
+    for lane in lanes:
+        exits = [int(o) for i, o in zip(move_in_lane, move_out_lane, strict=True) if i == lane]
+        if all(queue_veh[o] >= full_ratio * capacity_veh[o] for o in exits):
+            lane_need[lane] = 0.0
+
+
 def phase_max_ref(
     ptr: NDArray[np.int64],
     idx: NDArray[np.int64],
@@ -186,6 +204,8 @@ def count_ref(
     min_green_s: NDArray[np.float64],
     max_green_s: NDArray[np.float64],
     extend_veh: float,
+    yield_ratio: float,
+    yield_min_s: float,
     lane_mark: NDArray[np.bool_],
     out: NDArray[np.int64],
 ) -> None:
@@ -194,8 +214,9 @@ def count_ref(
     Per signal: keep the green (-1) during a clearance or before min green. Otherwise find the
     other phase releasing the most vehicles on lanes the current green does not serve (lowest
     index on ties; none when no such vehicles); request it unless more than ``extend_veh`` served
-    vehicles still move and max green is not reached. ``lane_mark`` is the kernel's scratch array
-    and stays all False.
+    vehicles still move and max green is not reached, unless the cut is on (``yield_ratio`` > 0),
+    the green has lasted ``yield_min_s`` and that phase's vehicles exceed ``yield_ratio`` times the
+    current green's. ``lane_mark`` is the kernel's scratch array and stays all False.
     """
 
     def lanes(p: int) -> list[int]:
@@ -207,9 +228,8 @@ def count_ref(
             continue
         cur = int(cur_p[s])
         served = set(lanes(cur))
-        moving = 0.0
-        for lane in lanes(cur):
-            moving += float(moving_veh[lane])
+        moving = sum(float(moving_veh[lane]) for lane in lanes(cur))
+        cur_need = sum(float(lane_need[lane]) for lane in lanes(cur))
         need: dict[int, float] = {}
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
             if p != cur:
@@ -221,9 +241,13 @@ def count_ref(
         wanted = [p for p, v in need.items() if v > 0.0]
         if not wanted:
             continue
-        if moving > extend_veh and t_stage_s[s] < max_green_s[s]:
+        best = max(wanted, key=lambda p: (need[p], -p))
+        cut = (
+            yield_ratio > 0 and t_stage_s[s] >= yield_min_s and need[best] > yield_ratio * cur_need
+        )
+        if moving > extend_veh and t_stage_s[s] < max_green_s[s] and not cut:
             continue
-        out[s] = max(wanted, key=lambda p: (need[p], -p))
+        out[s] = best
 
 
 # --------------------------------------------------------------------------------------------

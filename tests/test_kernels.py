@@ -18,6 +18,7 @@ from reference import (
     count_ref,
     csr_rows,
     lane_demand_ref,
+    mask_blocked_lanes_ref,
     phase_demand_ref,
     phase_max_ref,
     phase_sum_ref,
@@ -25,7 +26,7 @@ from reference import (
 )
 
 from controllers.count import count_kernel
-from controllers.kernels import lane_demand, phase_max, phase_sum
+from controllers.kernels import lane_demand, mask_blocked_lanes, phase_max, phase_sum
 from sim.metrics import approach_sum_kernel
 from sim.timing import constrain_kernel, phase_demand_kernel
 
@@ -172,6 +173,28 @@ def test_lane_demand_equals_twin(data: st.DataObject, n: int) -> None:
     np.testing.assert_array_equal(got, want)
 
 
+@given(data=st.data(), n_lanes=st.integers(1, 12), n_moves=st.integers(0, 20))
+@SETTINGS
+def test_mask_blocked_lanes_equals_twin(data: st.DataObject, n_lanes: int, n_moves: int) -> None:
+    lane = st.integers(0, n_lanes - 1)
+    move_in = np.array(data.draw(st.lists(lane, min_size=n_moves, max_size=n_moves)), np.int64)
+    move_out = np.array(data.draw(st.lists(lane, min_size=n_moves, max_size=n_moves)), np.int64)
+    queue = counts(n_lanes, data.draw)
+    capacity = np.array(
+        data.draw(
+            st.lists(st.sampled_from([1.0, 1.6, 4.0, 13.3]), min_size=n_lanes, max_size=n_lanes)
+        )
+    )
+    ratio = data.draw(st.sampled_from([0.5, 0.8, 1.0]))
+    need = np.array(data.draw(st.lists(NEED, min_size=n_lanes, max_size=n_lanes)))
+    got, want = need.copy(), need.copy()
+    mask_blocked_lanes(move_in, move_out, queue, capacity, ratio, np.zeros(n_lanes, np.int64), got)
+    mask_blocked_lanes_ref(
+        move_in, move_out, queue, capacity, ratio, np.zeros(n_lanes, np.int64), want
+    )
+    np.testing.assert_array_equal(got, want)
+
+
 @given(data=st.data(), n_lanes=st.integers(0, 30), n_app=st.integers(0, 8))
 @SETTINGS
 def test_approach_sum_kernel_equals_twin(data: st.DataObject, n_lanes: int, n_app: int) -> None:
@@ -235,6 +258,8 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
         "max_green_s": sig.max_green_s,
         "max_wait_s": sig.max_wait_s,
         "extend_veh": draw(st.sampled_from([0.0, 1.0, 2.0, 0.5])),
+        "yield_ratio": draw(st.sampled_from([0.0, 0.0, 1.0, 2.0, 0.5])),
+        "yield_min_s": draw(st.sampled_from([0.0, 5.0, 20.0])),
         "lane_mark": np.zeros(n_lanes, dtype=np.bool_),
         "out": np.full(n, -5, dtype=np.int64),
     }
