@@ -13,10 +13,12 @@ Lanes that every green of their signal serves (free turns) do not count: they ne
 
 Flows: until the first update the signal runs the net's own green times. The controller measures
 each incoming lane's arrival flow while the lane is red: there no vehicle leaves it, so the change
-in the number of vehicles on the lane is the number that arrived (intervals during yellow are not
-counted). Every ``update_s`` the plan is recomputed from the flows measured since the previous
-update. Flows can also be given per lane (``Webster(lane_flow_veh_h={lane_id: veh/h})``, Python
-API only); the plan is then computed once and never updated.
+in the number of vehicles sensed on the lane (``max(queue_veh, near_veh)``: the halting queue, or
+the vehicles within the detection range if more) is the number that arrived (intervals during
+yellow are not counted); with ``--sensing detectors`` only what the detectors see counts. Every
+``update_s`` the plan is recomputed from the flows measured since the previous update. Flows can
+also be given per lane (``Webster(lane_flow_veh_h={lane_id: veh/h})``, Python API only); the plan
+is then computed once and never updated.
 
 Assumptions: arrivals at a red lane come from upstream only (lane changes on the approach move
 vehicles between its lanes and are counted where they end up); a lane with spillback from its
@@ -93,7 +95,7 @@ def arrival_kernel(
     lane_always: NDArray[np.bool_],  # [n_lanes]
     cur_p: NDArray[np.int64],  # [n_signals] green shown during the last step
     stage: NDArray[np.int8],  # [n_signals] stage shown during the last step
-    lane_veh: NDArray[np.int32],  # [n_lanes] vehicles on each lane now
+    lane_veh: NDArray[np.int32],  # [n_lanes] vehicles sensed on each lane now
     prev_veh: NDArray[np.int32],  # [n_lanes] in/out: vehicles one step earlier
     dt_s: float,
     served: NDArray[np.bool_],  # [n_lanes] scratch
@@ -202,6 +204,7 @@ class Webster(Controller):
         self._lane_signal, self._always = lane_rows(layout)
         self._served = np.zeros(n_lanes, dtype=np.bool_)
         self._prev_veh = np.zeros(n_lanes, dtype=np.int32)
+        self._sensed_veh = np.zeros(n_lanes, dtype=np.int32)
         self._arrived_veh = np.zeros(n_lanes)
         self._red_s = np.zeros(n_lanes)
         self.lane_flow_veh_h = np.zeros(n_lanes)
@@ -240,9 +243,11 @@ class Webster(Controller):
 
     def decide(self, state: TrafficState, timing: Timing) -> NDArray[np.int64]:
         lay = self.layout
+        # sensed vehicles per lane: the queue, or those within the detection range if more
+        np.maximum(state.queue_veh, state.near_veh, out=self._sensed_veh)
         if not self._started:
             self._started = True
-            self._prev_veh[:] = state.lane_veh
+            self._prev_veh[:] = self._sensed_veh
             self._next_update_s = state.time_s + self.params.update_s
             if self.given_flow_veh_h is not None:
                 self.replan(timing)
@@ -254,7 +259,7 @@ class Webster(Controller):
                 self._always,
                 timing.cur_p,
                 timing.stage,
-                state.lane_veh,
+                self._sensed_veh,
                 self._prev_veh,
                 timing.dt_s,
                 self._served,

@@ -20,9 +20,7 @@ from sim.backend import Backend
 from sim.runner import RunConfig, run
 
 DETECTOR_LENGTH_M = 50.0
-TRUE_COUNT_READERS = {
-    "webster": "measures flows from state.lane_veh, the true lane count, in both sensing modes",
-}
+TRUE_COUNT_READERS: dict[str, str] = {}
 """Controllers that read true lane counts rather than the sensed view (known gap)."""
 COUNT_READERS = [
     pytest.param(
