@@ -13,10 +13,11 @@ upstream past short lanes. A lane whose every exit is full (halting vehicles at 
 Phases with no such vehicles are skipped; with no competing demand the green rests. The shared
 timing kernel adds min green, yellow/all-red and the starvation bound.
 
-Optional (off by default): with ``yield_ratio`` > 0 a green that is still discharging is cut
-after ``yield_min_s`` when another phase waits with more than ``yield_ratio`` times the vehicles
-the current green serves. It helps on some corridors but made two-junction clusters on the RESCO
-ingolstadt21 map gridlock on some seeds, so it is not the default.
+A green that is still discharging is cut short after ``yield_min_s`` (20 s) when another phase
+waits with more than ``yield_ratio`` (2) times the vehicles the current green serves, so a steady
+trickle on a main road cannot hold a long queue on the side street to max green. The cut made the
+two-junction clusters of the RESCO ingolstadt21 map gridlock until the spillback guard counted one
+halting car as filling a short connector lane; ``-p yield_ratio=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -97,12 +98,12 @@ class CountParams:
 
     ``extend_veh``: the green holds while more than this many served vehicles move in the gap
     range. ``full_ratio``: an exit lane with at least this fraction of its capacity halting is
-    full. ``yield_ratio``/``yield_min_s``: optional cut of a discharging green (0: off).
+    full. ``yield_ratio``/``yield_min_s``: cut of a discharging green (``yield_ratio`` 0: off).
     """
 
     extend_veh: float = 0.0
     full_ratio: float = 0.8
-    yield_ratio: float = 0.0
+    yield_ratio: float = 2.0
     yield_min_s: float = 20.0
 
     def validate(self) -> None:

@@ -65,12 +65,14 @@ def mask_blocked_lanes(
     free_moves: NDArray[np.int64],  # [n_lanes] scratch
     lane_need: NDArray[np.float64],  # [n_lanes] in/out: set to 0 where every exit is full
 ) -> None:
-    """Spillback guard: a lane whose every movement leads into an exit lane with at least
-    ``full_ratio * capacity`` halting vehicles cannot release anyone; its need becomes 0."""
+    """Spillback guard: a lane whose every movement leads into a full exit lane cannot release
+    anyone; its need becomes 0. An exit is full with ``max(1, floor(full_ratio * capacity))``
+    halting vehicles (one stopped car fills a 12 m connector between two junctions)."""
     free_moves[:] = 0
     for m in range(move_in_lane.shape[0]):
         out = move_out_lane[m]
-        if queue_veh[out] < full_ratio * capacity_veh[out]:
+        full = max(1.0, np.floor(full_ratio * capacity_veh[out]))
+        if queue_veh[out] < full:
             free_moves[move_in_lane[m]] += 1
     for m in range(move_in_lane.shape[0]):
         lane = move_in_lane[m]

@@ -169,11 +169,11 @@ def mask_blocked_lanes_ref(
     lane_need: NDArray[np.float64],
 ) -> None:
     """Twin of ``controllers.kernels.mask_blocked_lanes``: a lane with movements, none of whose
-    exits holds fewer than ``full_ratio * capacity`` halting vehicles, gets need 0."""
+    exits holds fewer than ``max(1, floor(full_ratio * capacity))`` halting vehicles, gets 0."""
     lanes = {int(x) for x in move_in_lane}
     for lane in lanes:
         exits = [int(o) for i, o in zip(move_in_lane, move_out_lane, strict=True) if i == lane]
-        if all(queue_veh[o] >= full_ratio * capacity_veh[o] for o in exits):
+        if all(queue_veh[o] >= max(1.0, np.floor(full_ratio * capacity_veh[o])) for o in exits):
             lane_need[lane] = 0.0
 
 
