@@ -322,7 +322,7 @@ def test_realworld_suite_resolves_against_the_repo_root() -> None:
     assert suite.scenarios == present
     assert len(suite.skipped) == len(names) - len(present)
     for r in suite.runs:
-        assert r.config.scenario == str(resco / r.scenario)
+        assert Path(r.config.scenario).resolve() == (resco / r.scenario).resolve()
 
 
 def test_committed_suites_load() -> None:
