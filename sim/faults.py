@@ -34,7 +34,8 @@ Fallback (every controller that lightwatch drives; :func:`sim.timing.fallback_ke
 Gridlock (:class:`GridlockWatch`)
     Traffic is *stuck* at a step when vehicles are on the controlled lanes (incoming and
     outgoing) and every one of them is halting (speed < 0.1 m/s). A stuck period lasting
-    ``stuck_s`` seconds flags the run (``gridlock: true``, ``gridlock_at_s`` the time the period
+    ``stuck_s`` seconds (checked every ``GRIDLOCK_SAMPLE_S`` = 10 s of simulated time, when
+    ``lane_veh`` is read) flags the run (``gridlock: true``, ``gridlock_at_s`` the time the period
     began). Vehicles elsewhere in the network are not looked at; teleports (``teleports`` in the
     summary) end a jam before it counts when ``--time-to-teleport`` is positive.
 """

@@ -53,6 +53,7 @@ from sim.scenario import (
 from sim.sumo_home import sumo_version
 from sim.timing import Timing, TimingParams, phase_demand_kernel
 
+GRIDLOCK_SAMPLE_S = 10.0  # the gridlock watch (and state.lane_veh) is refreshed this often
 SENSING = ("ideal", "detectors")
 HALTING_SPEED_MS = 0.1
 """Detectors count a vehicle as halting below this speed, as SUMO's lane counts do (its
@@ -425,6 +426,8 @@ def _loop(
     suspects = SuspectDetector(layout, cfg.effective_suspect_after_s(), dt)
     suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.int8)
     gridlock = GridlockWatch(cfg.stuck_s, dt)
+    gridlock_every = max(1, round(GRIDLOCK_SAMPLE_S / dt))  # steps between gridlock checks
+    n_step = 0
     served = np.zeros(layout.n_lanes, dtype=np.bool_)
     red_wait_s = np.zeros(layout.n_in_lanes)
     max_red_wait_s = 0.0
@@ -442,7 +445,9 @@ def _loop(
     drives = timing is not None
     while True:
         backend.step()
-        backend.read(state)
+        sample = n_step % gridlock_every == 0
+        n_step += 1
+        backend.read(state, lane_veh=sample)
         now = state.time_s
         if copy_queue:
             np.copyto(state.queue_veh, state.halting_veh)
@@ -451,7 +456,8 @@ def _loop(
                 faults.apply(str(k), values)
         suspects.update(state.queue_veh, state.near_veh, state.suspect_lane, suspect_phase)
         suspects.mask(state.suspect_lane, *sensed)
-        gridlock.update(now, state.lane_veh, state.halting_veh)
+        if sample:
+            gridlock.update(now, state.lane_veh, state.halting_veh)
         recorder.record(now, state.halting_veh)
         if progress is not None:
             progress(now, backend.running_veh)
