@@ -94,8 +94,8 @@ def test_detectors_see_at_most_the_true_queue_on_every_step(
     seen: dict[str, object] = {}
     read = Backend.read
 
-    def capture(self: Backend, state) -> None:
-        read(self, state)
+    def capture(self: Backend, state, **kw) -> None:
+        read(self, state, **kw)
         seen["state"] = state
 
     monkeypatch.setattr(Backend, "read", capture)
