@@ -207,7 +207,7 @@ def kernel_round_s(n_signals: int = N_KERNEL_SIGNALS, rounds: int = 2000) -> tup
     ctl = controllers.create("count")
     ctl.reset(layout, np.random.default_rng(1))
     timing = Timing(layout, type(ctl).timing_defaults, 1.0)
-    state = TrafficState.empty(layout, shared_queue=True)
+    state = TrafficState.empty(layout)
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     for step in range(120):
         state.time_s = float(step)

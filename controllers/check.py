@@ -228,7 +228,7 @@ def check_controller(
     b.reset(layout, np.random.default_rng(seed))
     timing_a = Timing(layout, cls.timing_defaults, dt_s)
     timing_b = Timing(layout, cls.timing_defaults, dt_s)
-    state = TrafficState.empty(layout, shared_queue=True)
+    state = TrafficState.empty(layout)
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     lo = layout.phase_ptr[:-1]
     hi = layout.phase_ptr[1:]

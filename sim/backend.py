@@ -206,7 +206,7 @@ class Backend:
                 self.api.lane.subscribe(lane, [self._v_halt, self._v_num])
             for det in self._detectors + self._gap_detectors:
                 self.api.lanearea.subscribe(det, [self._v_halt, self._v_num])
-        return TrafficState.empty(layout, shared_queue=False)
+        return TrafficState.empty(layout)
 
     @_guarded
     def time_s(self) -> float:

@@ -420,10 +420,8 @@ def _loop(
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     # reliability (sim/faults.py): failed detectors, their detection, gridlock, longest red wait
     faults = DetectorFaults(layout, cfg.fail_detectors, cfg.fail_seed, cfg.fail_mode)
-    copy_queue = state.queue_veh is state.halting_veh
-    if copy_queue:  # faults and masking touch the sensed copy only, never the true counts
-        state.queue_veh = state.halting_veh.copy()
     suspects = SuspectDetector(layout, cfg.effective_suspect_after_s(), dt)
+    detect_faults = np.isfinite(cfg.effective_suspect_after_s())
     suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.int8)
     gridlock = GridlockWatch(cfg.stuck_s, dt)
     gridlock_every = max(1, round(GRIDLOCK_SAMPLE_S / dt))  # steps between gridlock checks
@@ -449,13 +447,12 @@ def _loop(
         n_step += 1
         backend.read(state, lane_veh=sample)
         now = state.time_s
-        if copy_queue:
-            np.copyto(state.queue_veh, state.halting_veh)
         if faults.n_failed:
             for k, values in enumerate(sensed):
                 faults.apply(str(k), values)
-        suspects.update(state.queue_veh, state.near_veh, state.suspect_lane, suspect_phase)
-        suspects.mask(state.suspect_lane, *sensed)
+        if detect_faults:
+            suspects.update(state.queue_veh, state.near_veh, state.suspect_lane, suspect_phase)
+            suspects.mask(state.suspect_lane, *sensed)
         if sample:
             gridlock.update(now, state.lane_veh, state.halting_veh)
         recorder.record(now, state.halting_veh)
@@ -490,8 +487,6 @@ def _loop(
             signals.record_states(now, backend.signal_states(layout.signal_ids))
         if on_step is not None:
             on_step(backend, timing)
-        if backend.expected_vehicles() == 0 and now >= end_s:
-            break
     backend.close()
     try:
         summary: dict[str, Any] = tripinfo_metrics(tmp / "tripinfo.xml", scenario.begin_s, end_s)

@@ -41,13 +41,13 @@ class TrafficState:
             self.suspect_lane = np.zeros(self.queue_veh.shape, dtype=np.bool_)
 
     @classmethod
-    def empty(cls, layout: NetworkLayout, shared_queue: bool) -> TrafficState:
-        """Zeroed state; ``shared_queue`` makes ``queue_veh`` the same array as ``halting_veh``."""
+    def empty(cls, layout: NetworkLayout) -> TrafficState:
+        """Zeroed state; ``queue_veh`` is its own array (sensed), never ``halting_veh`` (true)."""
         n = layout.n_lanes
         halting = np.zeros(n, dtype=np.int32)
         return cls(
             time_s=0.0,
-            queue_veh=halting if shared_queue else np.zeros(n, dtype=np.int32),
+            queue_veh=np.zeros(n, dtype=np.int32),
             near_veh=np.zeros(n, dtype=np.int32),
             arriving_veh=np.zeros(n, dtype=np.int32),
             moving_veh=np.zeros(n, dtype=np.int32),
