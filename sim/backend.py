@@ -283,13 +283,12 @@ class Backend:
         state.near_veh[:n_in] = near
         q = state.queue_veh[:n_in]
         q[:] = near_halting
-        np.subtract(state.near_veh[:n_in], q, out=state.arriving_veh[:n_in])
         moving = state.moving_veh[:n_in]
         if self._gap_detectors:
             moving[:] = gap
             moving -= gap_halting
-        else:
-            moving[:] = state.arriving_veh[:n_in]
+        else:  # detector sensing: the one detector's moving vehicles
+            np.subtract(state.near_veh[:n_in], q, out=moving)
         if not self._detector_queue:  # ideal: the whole lane, or upstream where it is short
             np.maximum(q, state.halting_veh[:n_in], out=q)
             state.queue_veh[n_in:] = state.halting_veh[n_in:]

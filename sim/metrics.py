@@ -21,21 +21,6 @@ from numpy.typing import NDArray
 
 from sim.layout import NetworkLayout
 
-SUMMARY_KEYS = (
-    "delay_s",
-    "trip_time_s",
-    "waiting_time_s",
-    "throughput_veh_h",
-    "arrived",
-    "inserted",
-    "not_inserted",
-    "running",
-    "teleports",
-    "queue_mean_veh",
-    "queue_max_veh",
-    "wall_s",
-)
-
 
 @njit(cache=True)
 def approach_sum_kernel(

@@ -19,16 +19,15 @@ class TrafficState:
     ``queue_veh`` and ``near_veh`` are the controller's sensed view: with ideal sensing the
     halting vehicles on the whole lane and the vehicles within the detection range of the stop
     line; with detector sensing both come from a lane-area detector of the configured length.
-    ``arriving_veh`` counts the vehicles within range that are not halting; ``moving_veh`` the
-    same within the (shorter) gap range at the stop line: a lane whose queue is being released,
-    or that has arrivals close by, has ``moving_veh > 0``. ``halting_veh`` is always the
+    ``moving_veh`` counts the vehicles that are not halting within the (shorter) gap range at
+    the stop line (with detector sensing: on the detector): a lane whose queue is being
+    released, or that has arrivals close by, has ``moving_veh > 0``. ``halting_veh`` is always the
     true count (for metrics). Outgoing-only lanes have ``near_veh == moving_veh == 0``.
     """
 
     time_s: float
     queue_veh: NDArray[np.int32]  # [n_lanes] halting vehicles as sensed
     near_veh: NDArray[np.int32]  # [n_lanes] vehicles within the detection range as sensed
-    arriving_veh: NDArray[np.int32]  # [n_lanes] of those, vehicles not halting
     moving_veh: NDArray[np.int32]  # [n_lanes] vehicles not halting within the gap range
     lane_veh: NDArray[np.int32]  # [n_lanes] vehicles on the lane
     halting_veh: NDArray[np.int32]  # [n_lanes] true halting vehicles (speed < 0.1 m/s)
@@ -49,7 +48,6 @@ class TrafficState:
             time_s=0.0,
             queue_veh=np.zeros(n, dtype=np.int32),
             near_veh=np.zeros(n, dtype=np.int32),
-            arriving_veh=np.zeros(n, dtype=np.int32),
             moving_veh=np.zeros(n, dtype=np.int32),
             lane_veh=np.zeros(n, dtype=np.int32),
             halting_veh=halting,

@@ -21,6 +21,22 @@ RESCO = REPO.parent / "shared" / "scenarios" / "resco"
 """Real-world RESCO scenarios, read-only, referenced by path (never copied into the repo)."""
 
 
+CONTRACT_METRICS = (
+    "delay_s",
+    "trip_time_s",
+    "waiting_time_s",
+    "throughput_veh_h",
+    "arrived",
+    "inserted",
+    "not_inserted",
+    "teleports",
+    "queue_mean_veh",
+    "queue_max_veh",
+)
+"""Deterministic metric keys of summary.json promised by the contract in DESIGN.md (``wall_s``
+and ``manifest`` are promised too but are not reproducible metrics)."""
+
+
 def resco_dir(name: str) -> Path:
     """Folder of a RESCO scenario; skips the test where the data is not on this machine."""
     path = RESCO / name

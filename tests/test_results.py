@@ -11,24 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import bundled_scenario, run_cli
+from conftest import CONTRACT_METRICS, bundled_scenario, run_cli
 
 from sim.results import read_table, stage_of
 
 END_S = 300.0
 SAMPLE_EVERY_S = 25.0
-METRIC_KEYS = (
-    "delay_s",
-    "trip_time_s",
-    "waiting_time_s",
-    "throughput_veh_h",
-    "arrived",
-    "inserted",
-    "not_inserted",
-    "teleports",
-    "queue_mean_veh",
-    "queue_max_veh",
-)
+METRIC_KEYS = CONTRACT_METRICS
 
 
 def _observe_run(controller: str, out: Path) -> tuple[Any, ...]:

@@ -15,23 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import bundled_scenario, run_cli
+from conftest import CONTRACT_METRICS, bundled_scenario, run_cli
 
 END_S = 600.0
-CONTRACT_KEYS = {
-    "delay_s",
-    "trip_time_s",
-    "waiting_time_s",
-    "throughput_veh_h",
-    "arrived",
-    "inserted",
-    "not_inserted",
-    "teleports",
-    "queue_mean_veh",
-    "queue_max_veh",
-    "wall_s",
-    "manifest",
-}
+CONTRACT_KEYS = {*CONTRACT_METRICS, "wall_s", "manifest"}
 MANIFEST_KEYS = {
     "lightwatch_version",
     "sumo_version",
