@@ -46,13 +46,11 @@ def _parse_kv(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _params_for(controller: str, params: dict[str, str], strict: bool) -> dict[str, str]:
-    """The subset of ``params`` that ``controller`` knows (all of them when ``strict``)."""
+def _params_for(controller: str, params: dict[str, str]) -> dict[str, str]:
+    """The subset of ``params`` that ``controller`` knows."""
     import controllers
 
     cls = controllers.get(controller)
-    if strict:
-        return params
     known = {f.name for f in dataclasses.fields(cls.Params)}
     return {k: v for k, v in params.items() if k.replace("-", "_") in known}
 
@@ -375,7 +373,7 @@ def compare_cmd(
     seed_list = _parse_list(seeds, "--seeds", int)
     kv = _parse_kv(params)
     for key in kv:
-        if not any(_params_for(n, {key: ""}, strict=False) for n in names):
+        if not any(_params_for(n, {key: ""}) for n in names):
             raise InputError(f"no controller among {', '.join(names)} has parameter {key!r}")
     base = _base_config(**kw)
     probe = RunConfig(**base)
@@ -385,7 +383,7 @@ def compare_cmd(
     out_dir = Path(out) if out else Path("results") / scenario.name
     configs = []
     for name in names:
-        ctl_params = _params_for(name, kv, strict=False)
+        ctl_params = _params_for(name, kv)
         controllers.create(name, ctl_params)  # validate before starting anything
         for seed in seed_list:
             configs.append(
