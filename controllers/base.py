@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from sim.errors import InputError
 from sim.layout import NetworkLayout
 from sim.scenario import NetScan
-from sim.state import TrafficState
+from sim.state import SensedState
 from sim.timing import Timing, TimingParams
 
 
@@ -76,8 +76,12 @@ class Controller:
         self.layout = layout
         self._request = np.full(layout.n_signals, -1, dtype=np.int64)
 
-    def decide(self, state: TrafficState, timing: Timing) -> NDArray[np.int64]:
-        """Requested green (global phase index, -1 keeps the current one), shape [n_signals]."""
+    def decide(self, state: SensedState, timing: Timing) -> NDArray[np.int64]:
+        """Requested green (global phase index, -1 keeps the current one), shape [n_signals].
+
+        ``state`` is the sensed view only (``sim.state.SensedState``): what the detectors
+        report, never the true lane counts.
+        """
         raise NotImplementedError
 
     def param_dict(self) -> dict[str, float]:

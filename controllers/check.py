@@ -8,7 +8,8 @@ runner relies on:
 * ``decide`` returns a numpy array of shape [n_signals] and dtype int64 whose entries are -1 or a
   green phase of that signal (``phase_ptr[s] <= p < phase_ptr[s + 1]``);
 * two instances reset with the same seed and fed the same inputs return the same requests;
-* ``decide`` does not modify the traffic state or the timing arrays it reads.
+* ``decide`` reads only the sensed view (``sim.state.SensedState``: no true counts) and does
+  not modify it or the timing arrays it reads.
 
 Controllers with ``drives_signals = False`` (SUMO times their signals) only get the ``Params``
 checks. A failed check raises ``AssertionError`` naming the controller and the step; bad
@@ -22,19 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from controllers.base import Controller, get
 from sim.layout import NetworkLayout
-from sim.state import TrafficState
+from sim.state import SensedState
 from sim.timing import Timing, phase_demand_kernel
-
-
-def _csr(rows: list[list[int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum([len(r) for r in rows])
-    idx = np.array([i for r in rows for i in r], dtype=np.int64)
-    return ptr, idx
 
 
 def random_layout(rng: np.random.Generator, n_signals: int | None = None) -> NetworkLayout:
@@ -71,7 +64,6 @@ def random_layout(rng: np.random.Generator, n_signals: int | None = None) -> Net
 
     phase_states: list[str] = []
     phase_signal: list[int] = []
-    phase_ptr = [0]
     for s in range(n_signals):
         own = list(range(first_in[s], first_in[s + 1]))
         n_greens = int(rng.integers(1, min(4, len(own)) + 1))
@@ -84,68 +76,43 @@ def random_layout(rng: np.random.Generator, n_signals: int | None = None) -> Net
                 states.append(st)
         phase_states += states
         phase_signal += [s] * len(states)
-        phase_ptr.append(len(phase_states))
-
-    phase_moves: list[list[int]] = []
-    phase_lanes: list[list[int]] = []
-    for p, st in enumerate(phase_states):
-        moves = [m for m in signal_moves[phase_signal[p]] if st[move_k[m]] == "G"]
-        phase_moves.append(moves)
-        phase_lanes.append(sorted({move_in[m] for m in moves}))
-
-    max_greens = max(phase_ptr[s + 1] - phase_ptr[s] for s in range(n_signals))
-    needs = np.zeros((len(phase_states), max_greens), dtype=np.bool_)
-    for p, a in enumerate(phase_states):
-        s = phase_signal[p]
-        for j, q in enumerate(range(phase_ptr[s], phase_ptr[s + 1])):
-            b = phase_states[q]
-            needs[p, j] = any(x == "G" and y != "G" for x, y in zip(a, b, strict=True))
 
     lane_approach = np.full(n_lanes, -1, dtype=np.int64)
     lane_approach[:n_in] = np.arange(n_in)
-    pl_ptr, pl_idx = _csr(phase_lanes)
-    pm_ptr, pm_idx = _csr(phase_moves)
-    return NetworkLayout(
-        signal_ids=tuple(f"s{s}" for s in range(n_signals)),
-        lane_ids=tuple(f"l{x}" for x in range(n_lanes)),
+    return NetworkLayout.from_parts(
+        signal_ids=[f"s{s}" for s in range(n_signals)],
+        lane_ids=[f"l{x}" for x in range(n_lanes)],
         n_in_lanes=n_in,
         lane_length_m=rng.uniform(30.0, 300.0, n_lanes),
-        phase_ptr=np.array(phase_ptr, dtype=np.int64),
-        phase_signal=np.array(phase_signal, dtype=np.int64),
-        phase_states=tuple(phase_states),
-        phase_lane_ptr=pl_ptr,
-        phase_lane_idx=pl_idx,
-        phase_move_ptr=pm_ptr,
-        phase_move_idx=pm_idx,
-        move_in_lane=np.array(move_in, dtype=np.int64),
-        move_out_lane=np.array(move_out, dtype=np.int64),
-        move_signal=np.array(move_sig, dtype=np.int64),
-        move_link_index=np.array(move_k, dtype=np.int64),
-        needs_clearance=needs,
+        phase_states=phase_states,
+        phase_signal=phase_signal,
+        move_in_lane=move_in,
+        move_out_lane=move_out,
+        move_signal=move_sig,
+        move_link_index=move_k,
         yellow_s=np.full(n_signals, 3.0),
         all_red_s=rng.choice([0.0, 2.0], size=n_signals),
+        # drawn last: the draw order fixes the layout a seed gives
         program_green_s=rng.uniform(5.0, 40.0, len(phase_states)).round(),
-        approach_ids=tuple(f"e{x}" for x in range(n_in)),
-        approach_signal=np.repeat(np.arange(n_signals), n_in_per).astype(np.int64),
+        approach_ids=[f"e{x}" for x in range(n_in)],
+        approach_signal=np.repeat(np.arange(n_signals), n_in_per),
         lane_approach=lane_approach,
     )
 
 
-def random_traffic(rng: np.random.Generator, state: TrafficState) -> None:
-    """Fill ``state`` in place with random but consistent counts (queue, near <= lane <= cap)."""
+def random_traffic(rng: np.random.Generator, state: SensedState) -> None:
+    """Fill ``state`` in place with random but consistent sensed counts: ``queue_veh`` and
+    ``near_veh`` at most the vehicles on the lane (drawn up to its capacity), ``moving_veh`` the
+    near vehicles that do not queue."""
     cap = np.floor(state.capacity_veh).astype(np.int64)
     lane = rng.integers(0, cap + 1)
     # many empty lanes, so that phases without demand occur
     lane[rng.random(lane.shape[0]) < 0.4] = 0
     queue = rng.integers(0, lane + 1)
     near = rng.integers(0, lane + 1)
-    state.lane_veh[:] = lane
-    state.halting_veh[:] = queue
     state.queue_veh[:] = queue
     state.near_veh[:] = near
-    moving = getattr(state, "moving_veh", None)
-    if isinstance(moving, np.ndarray):
-        moving[:] = np.maximum(near - queue, 0)
+    state.moving_veh[:] = np.maximum(near - queue, 0)
 
 
 def _arrays(obj: Any, names: list[str]) -> dict[str, Any]:
@@ -159,7 +126,7 @@ def _arrays(obj: Any, names: list[str]) -> dict[str, Any]:
     return out
 
 
-def _state_fields(state: TrafficState) -> list[str]:
+def _state_fields(state: SensedState) -> list[str]:
     return [f.name for f in dataclasses.fields(state)]
 
 
@@ -228,7 +195,7 @@ def check_controller(
     b.reset(layout, np.random.default_rng(seed))
     timing_a = Timing(layout, cls.timing_defaults, dt_s)
     timing_b = Timing(layout, cls.timing_defaults, dt_s)
-    state = TrafficState.empty(layout)
+    state = SensedState.empty(layout)
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     lo = layout.phase_ptr[:-1]
     hi = layout.phase_ptr[1:]
@@ -239,11 +206,17 @@ def check_controller(
         random_traffic(rng, state)
         before_state = _arrays(state, s_fields)
         before_timing = _arrays(timing_a, t_fields)
-        out_a = a.decide(state, timing_a)
         where = f"{name}: step {step}"
+        try:
+            out_a = a.decide(state, timing_a)
+        except AttributeError as exc:
+            raise AssertionError(
+                f"{where}: decide read what the sensed view does not hold ({exc}); controllers "
+                "get only sim.state.SensedState, never the true counts"
+            ) from exc
         for key, val in before_state.items():
             assert np.array_equal(getattr(state, key), val), (
-                f"{where}: decide modified the traffic state ({key})"
+                f"{where}: decide modified the sensed state ({key})"
             )
         for key, val in before_timing.items():
             assert np.array_equal(getattr(timing_a, key), val), (

@@ -32,7 +32,7 @@ from controllers.base import Controller, register
 from controllers.kernels import lane_demand, mask_blocked_lanes
 from sim.errors import InputError
 from sim.layout import NetworkLayout
-from sim.state import TrafficState
+from sim.state import SensedState
 from sim.timing import GREEN, Timing, TimingParams
 
 
@@ -129,7 +129,7 @@ class Count(Controller):
         self._lane_mark = np.zeros(layout.n_lanes, dtype=np.bool_)
         self._free_moves = np.zeros(layout.n_lanes, dtype=np.int64)
 
-    def decide(self, state: TrafficState, timing: Timing) -> np.ndarray:
+    def decide(self, state: SensedState, timing: Timing) -> np.ndarray:
         lay = self.layout
         lane_demand(state.queue_veh, state.near_veh, self._lane_need)
         mask_blocked_lanes(

@@ -19,7 +19,7 @@ from controllers.base import Controller, register
 from controllers.kernels import lane_demand, phase_sum
 from controllers.max_pressure import check_period, periodic_argmax_kernel
 from sim.layout import NetworkLayout
-from sim.state import TrafficState
+from sim.state import SensedState
 from sim.timing import Timing, TimingParams
 
 
@@ -48,7 +48,7 @@ class Greedy(Controller):
         self._phase_need = np.zeros(layout.n_phases)
         self._since_s = np.zeros(layout.n_signals)
 
-    def decide(self, state: TrafficState, timing: Timing) -> NDArray[np.int64]:
+    def decide(self, state: SensedState, timing: Timing) -> NDArray[np.int64]:
         lay = self.layout
         lane_demand(state.queue_veh, state.near_veh, self._lane_need)
         phase_sum(lay.phase_lane_ptr, lay.phase_lane_idx, self._lane_need, self._phase_need)

@@ -39,23 +39,6 @@ def phase_sum(
 
 
 @njit(cache=True)
-def phase_max(
-    ptr: NDArray[np.int64],
-    idx: NDArray[np.int64],
-    values: NDArray[np.float64],
-    out: NDArray[np.float64],
-) -> None:
-    """``out[p] = max(values[idx[ptr[p]:ptr[p+1]]])`` (0 for an empty row), shape [n_phases]."""
-    for p in range(out.shape[0]):
-        acc = 0.0
-        for k in range(ptr[p], ptr[p + 1]):
-            v = values[idx[k]]
-            if v > acc:
-                acc = v
-        out[p] = acc
-
-
-@njit(cache=True)
 def mask_blocked_lanes(
     move_in_lane: NDArray[np.int64],  # [n_moves]
     move_out_lane: NDArray[np.int64],  # [n_moves]

@@ -24,11 +24,9 @@ from numpy.typing import NDArray
 
 from controllers.base import Controller, register
 from sim.errors import InputError
-from sim.layout import NetworkLayout
-from sim.state import TrafficState
-from sim.timing import GREEN, Timing, TimingParams
-
-_EPS = 1e-9
+from sim.layout import NetworkLayout, csr_rows
+from sim.state import SensedState
+from sim.timing import _EPS, GREEN, Timing, TimingParams
 
 
 def phase_out_lanes(layout: NetworkLayout) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -37,10 +35,7 @@ def phase_out_lanes(layout: NetworkLayout) -> tuple[NDArray[np.int64], NDArray[n
     for p in range(layout.n_phases):
         moves = layout.phase_move_idx[layout.phase_move_ptr[p] : layout.phase_move_ptr[p + 1]]
         rows.append(sorted({int(layout.move_out_lane[m]) for m in moves}))
-    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum([len(r) for r in rows])
-    idx = np.array([i for r in rows for i in r], dtype=np.int64)
-    return ptr, idx
+    return csr_rows(rows)
 
 
 @njit(cache=True)
@@ -130,7 +125,7 @@ class MaxPressure(Controller):
         self._pressure = np.zeros(layout.n_phases)
         self._since_s = np.zeros(layout.n_signals)
 
-    def decide(self, state: TrafficState, timing: Timing) -> NDArray[np.int64]:
+    def decide(self, state: SensedState, timing: Timing) -> NDArray[np.int64]:
         lay = self.layout
         pressure_kernel(
             lay.phase_lane_ptr,

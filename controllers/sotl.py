@@ -26,11 +26,9 @@ from numpy.typing import NDArray
 from controllers.base import Controller, register
 from controllers.kernels import lane_demand, phase_sum
 from sim.errors import InputError
-from sim.layout import NetworkLayout
-from sim.state import TrafficState
-from sim.timing import GREEN, Timing, TimingParams
-
-_EPS = 1e-9
+from sim.layout import NetworkLayout, csr_rows
+from sim.state import SensedState
+from sim.timing import _EPS, GREEN, Timing, TimingParams
 
 
 def signal_lanes(layout: NetworkLayout) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -42,10 +40,7 @@ def signal_lanes(layout: NetworkLayout) -> tuple[NDArray[np.int64], NDArray[np.i
             k0, k1 = layout.phase_lane_ptr[p], layout.phase_lane_ptr[p + 1]
             lanes.update(int(x) for x in layout.phase_lane_idx[k0:k1])
         rows.append(sorted(lanes))
-    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum([len(r) for r in rows])
-    idx = np.array([i for r in rows for i in r], dtype=np.int64)
-    return ptr, idx
+    return csr_rows(rows)
 
 
 @njit(cache=True)
@@ -129,7 +124,7 @@ class Sotl(Controller):
         self._kappa_veh_s = np.zeros(layout.n_signals)
         self._last_p = np.full(layout.n_signals, -1, dtype=np.int64)
 
-    def decide(self, state: TrafficState, timing: Timing) -> NDArray[np.int64]:
+    def decide(self, state: SensedState, timing: Timing) -> NDArray[np.int64]:
         lay = self.layout
         lane_demand(state.queue_veh, state.near_veh, self._lane_need)
         self._near[:] = state.near_veh

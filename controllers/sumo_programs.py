@@ -30,18 +30,14 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
+from xml.sax.saxutils import quoteattr
 
 from controllers.base import Controller, register
 from sim.errors import InputError
+from sim.layout import is_green_phase
 from sim.scenario import NetScan
 
 PROGRAM_ID = "lightwatch"
-_GREEN = frozenset("Gg")
-_YELLOW = frozenset("yYu")
-
-
-def _is_green(state: str) -> bool:
-    return any(c in _GREEN for c in state) and not any(c in _YELLOW for c in state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +89,6 @@ def read_programs(net_file: Path) -> dict[str, tuple[float, tuple[Phase, ...]]]:
     return programs
 
 
-def _xml(s: str) -> str:
-    return s.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-
-
 def program_xml(
     tls_id: str,
     offset_s: float,
@@ -108,25 +100,25 @@ def program_xml(
 ) -> list[str]:
     """Lines of one ``<tlLogic>`` of ``logic_type`` built from ``phases`` (module docstring)."""
     lines = [
-        f'    <tlLogic id="{_xml(tls_id)}" type="{logic_type}" programID="{PROGRAM_ID}" '
+        f'    <tlLogic id={quoteattr(tls_id)} type="{logic_type}" programID="{PROGRAM_ID}" '
         f'offset="{offset_s:g}">'
     ]
     for key, value in params.items():
         lines.append(f'        <param key="{key}" value="{value:g}"/>')
     for ph in phases:
         dur = ph.duration_s
-        if _is_green(ph.state):
+        if is_green_phase(ph.state):
             lo, hi = min(min_green_s, dur), max(max_green_s, dur)
         else:
             lo = hi = dur
         extra = ""
         if ph.name is not None:
-            extra += f' name="{_xml(ph.name)}"'
+            extra += f" name={quoteattr(ph.name)}"
         if ph.next is not None:
-            extra += f' next="{_xml(ph.next)}"'
+            extra += f" next={quoteattr(ph.next)}"
         lines.append(
             f'        <phase duration="{dur:g}" minDur="{lo:g}" maxDur="{hi:g}" '
-            f'state="{_xml(ph.state)}"{extra}/>'
+            f"state={quoteattr(ph.state)}{extra}/>"
         )
     lines.append("    </tlLogic>")
     return lines

@@ -38,10 +38,8 @@ from numpy.typing import NDArray
 from controllers.base import Controller, register
 from sim.errors import InputError
 from sim.layout import NetworkLayout
-from sim.state import TrafficState
-from sim.timing import ALL_RED, GREEN, Timing, TimingParams
-
-_EPS = 1e-9
+from sim.state import SensedState
+from sim.timing import _EPS, ALL_RED, GREEN, Timing, TimingParams
 
 
 @njit(cache=True)
@@ -241,7 +239,7 @@ class Webster(Controller):
             self.cycle_s,
         )
 
-    def decide(self, state: TrafficState, timing: Timing) -> NDArray[np.int64]:
+    def decide(self, state: SensedState, timing: Timing) -> NDArray[np.int64]:
         lay = self.layout
         # sensed vehicles per lane: the queue, or those within the detection range if more
         np.maximum(state.queue_veh, state.near_veh, out=self._sensed_veh)

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from sim.errors import InputError, RunFailed
 from sim.layout import NetworkLayout
-from sim.state import TrafficState
+from sim.state import SensedState, TrueCounts
 from sim.sumo_home import sumo_binary, sumo_home
 
 BACKENDS = ("libsumo", "traci")
@@ -79,12 +79,26 @@ def _guarded(method: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+def check_display() -> None:
+    """``InputError`` when sumo-gui could not open a window: on X11 systems (not Windows or
+    macOS) it needs ``DISPLAY``."""
+    if sys.platform.startswith(("win", "darwin")):
+        return
+    if not os.environ.get("DISPLAY"):
+        raise InputError(
+            "sumo-gui needs a display: DISPLAY is not set (run without --gui, or under xvfb-run)"
+        )
+
+
 class Backend:
-    """Start SUMO, fill a :class:`TrafficState` each step, and set signal states."""
+    """Start SUMO, fill a :class:`SensedState` and :class:`TrueCounts` each step, and set signal
+    states. ``gui`` is checked for a display here, before SUMO starts."""
 
     def __init__(self, name: str = "libsumo", gui: bool = False) -> None:
         if name not in BACKENDS:
             raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+        if gui:
+            check_display()
         if gui and name != "traci":
             name = "traci"  # sumo-gui can only be driven over TraCI
         self.name = name
@@ -182,19 +196,20 @@ class Backend:
         self,
         layout: NetworkLayout,
         detector_ids: list[str],
-        detector_queue: bool,
         gap_detector_ids: list[str] | None = None,
-    ) -> TrafficState:
-        """Prepare reading ``layout``'s lanes; ``detector_ids[l]`` is the detector on in-lane ``l``.
+    ) -> tuple[SensedState, TrueCounts]:
+        """Prepare reading ``layout``'s lanes; return the arrays :meth:`read` fills.
 
-        ``detector_queue``: the sensed queue comes from the detectors (detector sensing), not the
-        whole lane (ideal sensing). ``gap_detector_ids[l]``, when given, is a shorter detector at
-        the stop line whose moving vehicles fill ``moving_veh`` (else the main detectors do).
+        ``detector_ids[l]`` is the detector on incoming lane ``l`` (``sim.sensing.lane_detectors``).
+        ``gap_detector_ids`` given means ideal sensing: the sensed queue is the larger of the
+        detector's and the whole lane's, and ``gap_detector_ids[l]``, a shorter detector at the
+        stop line, counts the moving vehicles. Without it (detector sensing) the one detector gives
+        all three sensed counts.
         """
         self._lanes = layout.lane_ids
         self._detectors = tuple(detector_ids)
         self._gap_detectors = tuple(gap_detector_ids or ())
-        self._detector_queue = detector_queue
+        self._detector_queue = gap_detector_ids is None
         self._n_in = layout.n_in_lanes
         self._raw_getters: tuple[Callable[[str], int], ...] | None = None
         if self.name == "traci":
@@ -206,7 +221,7 @@ class Backend:
                 self.api.lane.subscribe(lane, [self._v_halt, self._v_num])
             for det in self._detectors + self._gap_detectors:
                 self.api.lanearea.subscribe(det, [self._v_halt, self._v_num])
-        return TrafficState.empty(layout)
+        return SensedState.empty(layout), TrueCounts.empty(layout)
 
     @_guarded
     def time_s(self) -> float:
@@ -215,11 +230,6 @@ class Backend:
     @_guarded
     def dt_s(self) -> float:
         return float(self.api.simulation.getDeltaT())
-
-    @_guarded
-    def expected_vehicles(self) -> int:
-        """Vehicles running or still to be inserted (0 once the demand is exhausted)."""
-        return int(self.api.simulation.getMinExpectedNumber())
 
     @_guarded
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -253,18 +263,18 @@ class Backend:
         return self._raw_getters
 
     @_guarded
-    def read(self, state: TrafficState, lane_veh: bool = True) -> None:
-        """Fill ``state`` from the current simulation step (one pass, no allocation per lane).
+    def read(self, sensed: SensedState, truth: TrueCounts, lane_veh: bool = True) -> None:
+        """Fill ``sensed`` and ``truth`` from the current step (one pass, no allocation per lane).
 
-        ``lane_veh`` False leaves ``state.lane_veh`` as it was (no controller reads it; the
-        gridlock watch samples it), saving one SUMO call per lane.
+        ``lane_veh`` False leaves ``truth.lane_veh`` as it was (only the gridlock watch samples
+        it), saving one SUMO call per lane.
         """
         n_in = self._n_in
         if self.name == "libsumo":
             lane_halt, lane_num, det_halt, det_num = self._getters()
-            state.halting_veh[:] = list(map(lane_halt, self._lanes))
+            truth.halting_veh[:] = list(map(lane_halt, self._lanes))
             if lane_veh:
-                state.lane_veh[:] = list(map(lane_num, self._lanes))
+                truth.lane_veh[:] = list(map(lane_num, self._lanes))
             near = list(map(det_num, self._detectors))
             near_halting = list(map(det_halt, self._detectors))
             gap = list(map(det_num, self._gap_detectors))
@@ -273,26 +283,26 @@ class Backend:
             lanes = self.api.lane.getAllSubscriptionResults()
             dets = self.api.lanearea.getAllSubscriptionResults()
             h, v = self._v_halt, self._v_num
-            state.halting_veh[:] = [lanes[x][h] for x in self._lanes]
+            truth.halting_veh[:] = [lanes[x][h] for x in self._lanes]
             if lane_veh:
-                state.lane_veh[:] = [lanes[x][v] for x in self._lanes]
+                truth.lane_veh[:] = [lanes[x][v] for x in self._lanes]
             near = [dets[x][v] for x in self._detectors]
             near_halting = [dets[x][h] for x in self._detectors]
             gap = [dets[x][v] for x in self._gap_detectors]
             gap_halting = [dets[x][h] for x in self._gap_detectors]
-        state.near_veh[:n_in] = near
-        q = state.queue_veh[:n_in]
+        sensed.near_veh[:n_in] = near
+        q = sensed.queue_veh[:n_in]
         q[:] = near_halting
-        moving = state.moving_veh[:n_in]
+        moving = sensed.moving_veh[:n_in]
         if self._gap_detectors:
             moving[:] = gap
             moving -= gap_halting
         else:  # detector sensing: the one detector's moving vehicles
-            np.subtract(state.near_veh[:n_in], q, out=moving)
+            np.subtract(sensed.near_veh[:n_in], q, out=moving)
         if not self._detector_queue:  # ideal: the whole lane, or upstream where it is short
-            np.maximum(q, state.halting_veh[:n_in], out=q)
-            state.queue_veh[n_in:] = state.halting_veh[n_in:]
-        state.time_s = self.last_time_s = self.time_s()
+            np.maximum(q, truth.halting_veh[:n_in], out=q)
+            sensed.queue_veh[n_in:] = truth.halting_veh[n_in:]
+        sensed.time_s = self.last_time_s = self.time_s()
 
     @_guarded
     def set_states(
@@ -302,10 +312,6 @@ class Backend:
         set_state = self.api.trafficlight.setRedYellowGreenState
         for s in np.flatnonzero(changed):
             set_state(signal_ids[s], states(int(s)))
-
-    def program_of(self, signal_id: str) -> str:
-        """Program id a signal runs now (``online`` once states are set from here)."""
-        return str(self.api.trafficlight.getProgram(signal_id))
 
     @_guarded
     def signal_states(self, signal_ids: tuple[str, ...]) -> list[str]:

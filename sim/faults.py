@@ -4,8 +4,8 @@ Detector faults (``--fail-detectors FRACTION --fail-seed N --fail-mode silent|st
     ``round(FRACTION * n_in_lanes)`` controlled incoming lanes, drawn with
     ``np.random.default_rng(fail_seed)`` over ``layout.lane_ids[:n_in_lanes]`` (so the same seed
     fails the same lanes of a network whatever the controller or the run seed), lose their
-    detector for the whole window. Only the sensed arrays change: ``state.queue_veh`` and
-    ``state.near_veh``; the true ``halting_veh`` (metrics) never does.
+    detector for the whole window. Only the sensed arrays change (``SensedState.queue_veh``,
+    ``near_veh`` and ``moving_veh``); the true counts (``TrueCounts``, metrics) never do.
         silent  the lane reads 0 vehicles.
         stuck   each sensed value freezes at its first non-zero reading (the lane reads its true
                 value, 0, until the detector has seen a vehicle) — a detector stuck "occupied".
@@ -51,6 +51,7 @@ from numpy.typing import NDArray
 
 from sim.errors import InputError
 from sim.layout import NetworkLayout
+from sim.timing import _EPS
 
 FAIL_MODES = ("silent", "stuck")
 SUSPECT_NONE, SUSPECT_SOME, SUSPECT_ALL = 0, 1, 2  # suspect lanes among those a phase serves
@@ -208,7 +209,7 @@ class DetectorFaults:
 
 
 class SuspectDetector:
-    """Per-step detection of silent or stuck detectors; fills ``state.suspect_lane``."""
+    """Per-step detection of silent or stuck detectors; fills ``SensedState.suspect_lane``."""
 
     def __init__(self, layout: NetworkLayout, suspect_after_s: float, dt_s: float) -> None:
         n_in = layout.n_in_lanes
@@ -288,7 +289,7 @@ class GridlockWatch:
                 self.since_s = time_s - self.dt_s
             length = time_s - self.since_s
             self.longest_s = max(self.longest_s, length)
-            if self.gridlock_at_s is None and length >= self.stuck_s - 1e-9:
+            if self.gridlock_at_s is None and length >= self.stuck_s - _EPS:
                 self.gridlock_at_s = self.since_s
         else:
             self.since_s = -1.0

@@ -30,6 +30,7 @@ Assumptions (documented because controllers rely on them)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,12 +44,14 @@ GREEN_CHARS = frozenset("Gg")
 YELLOW_CHARS = frozenset("yYu")
 
 
-def _is_green_phase(state: str) -> bool:
+def is_green_phase(state: str) -> bool:
+    """A SUMO state string is a *green phase*: some ``G``/``g`` and no ``y``/``Y``/``u``."""
     return any(c in GREEN_CHARS for c in state) and not any(c in YELLOW_CHARS for c in state)
 
 
-def _csr(rows: list[list[int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Compressed rows: (ptr [n_rows + 1], idx [nnz])."""
+def csr_rows(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Compressed rows of ``rows``: (ptr [n_rows + 1], idx [nnz]); row ``r`` is
+    ``idx[ptr[r]:ptr[r + 1]]``."""
     ptr = np.zeros(len(rows) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum([len(r) for r in rows])
     idx = np.array([i for r in rows for i in r], dtype=np.int64)
@@ -82,6 +85,90 @@ class NetworkLayout:
     approach_signal: NDArray[np.int64]  # [n_approaches]
     lane_approach: NDArray[np.int64]  # [n_lanes] approach of an incoming lane, -1 for outgoing
     _transition_cache: dict[tuple[int, int, int], str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_parts(
+        cls,
+        *,
+        signal_ids: Sequence[str],
+        lane_ids: Sequence[str],
+        n_in_lanes: int,
+        lane_length_m: NDArray[np.float64],
+        phase_states: Sequence[str],
+        phase_signal: Sequence[int],
+        program_green_s: Sequence[float],
+        move_in_lane: Sequence[int],
+        move_out_lane: Sequence[int],
+        move_signal: Sequence[int],
+        move_link_index: Sequence[int],
+        yellow_s: Sequence[float],
+        all_red_s: Sequence[float],
+        approach_ids: Sequence[str],
+        approach_signal: Sequence[int],
+        lane_approach: NDArray[np.int64],
+    ) -> NetworkLayout:
+        """The one way to build a layout: derives what follows from the parts given.
+
+        Phases must be grouped by signal (``phase_signal`` non-decreasing) and movements listed
+        signal by signal. Derived here: ``phase_ptr``; the CSR rows of the movements a phase
+        serves (a link green, ``G``/``g``, in its state) and of their distinct incoming lanes;
+        ``needs_clearance[p, j]``: some link green in ``p`` is not green in local green ``j`` of
+        the same signal.
+        """
+        n_sig = len(signal_ids)
+        phase_signal_a = np.asarray(phase_signal, dtype=np.int64)
+        if np.any(np.diff(phase_signal_a) < 0):
+            raise ValueError("phases must be grouped by signal")
+        phase_ptr = np.zeros(n_sig + 1, dtype=np.int64)
+        phase_ptr[1:] = np.cumsum(np.bincount(phase_signal_a, minlength=n_sig))
+        signal_moves: list[list[int]] = [[] for _ in range(n_sig)]
+        for m, s in enumerate(move_signal):
+            signal_moves[s].append(m)
+        phase_moves: list[list[int]] = []
+        phase_lanes: list[list[int]] = []
+        for p, st in enumerate(phase_states):
+            moves = [
+                m
+                for m in signal_moves[phase_signal[p]]
+                if move_link_index[m] < len(st) and st[move_link_index[m]] in GREEN_CHARS
+            ]
+            phase_moves.append(moves)
+            phase_lanes.append(sorted({int(move_in_lane[m]) for m in moves}))
+        max_greens = int(np.diff(phase_ptr).max()) if n_sig else 0
+        needs = np.zeros((len(phase_states), max_greens), dtype=np.bool_)
+        for p, a in enumerate(phase_states):
+            s = phase_signal[p]
+            for j, q in enumerate(range(phase_ptr[s], phase_ptr[s + 1])):
+                b = phase_states[q]
+                needs[p, j] = any(
+                    ea in GREEN_CHARS and eb not in GREEN_CHARS for ea, eb in zip(a, b, strict=True)
+                )
+        pl_ptr, pl_idx = csr_rows(phase_lanes)
+        pm_ptr, pm_idx = csr_rows(phase_moves)
+        return cls(
+            signal_ids=tuple(signal_ids),
+            lane_ids=tuple(lane_ids),
+            n_in_lanes=n_in_lanes,
+            lane_length_m=np.asarray(lane_length_m, dtype=np.float64),
+            phase_ptr=phase_ptr,
+            phase_signal=phase_signal_a,
+            phase_states=tuple(phase_states),
+            phase_lane_ptr=pl_ptr,
+            phase_lane_idx=pl_idx,
+            phase_move_ptr=pm_ptr,
+            phase_move_idx=pm_idx,
+            move_in_lane=np.array(move_in_lane, dtype=np.int64),
+            move_out_lane=np.array(move_out_lane, dtype=np.int64),
+            move_signal=np.array(move_signal, dtype=np.int64),
+            move_link_index=np.array(move_link_index, dtype=np.int64),
+            needs_clearance=needs,
+            yellow_s=np.array(yellow_s, dtype=np.float64),
+            all_red_s=np.array(all_red_s, dtype=np.float64),
+            program_green_s=np.array(program_green_s, dtype=np.float64),
+            approach_ids=tuple(approach_ids),
+            approach_signal=np.array(approach_signal, dtype=np.int64),
+            lane_approach=np.asarray(lane_approach, dtype=np.int64),
+        )
 
     @property
     def n_signals(self) -> int:
@@ -161,7 +248,6 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
     phase_states: list[str] = []
     phase_signal: list[int] = []
     program_green_s: list[float] = []
-    phase_ptr = [0]
     yellow_s: list[float] = []
     all_red_s: list[float] = []
     links_per_signal: list[list[tuple[int, str, str]]] = []
@@ -171,7 +257,7 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
         yellows, reds = [], []
         for ph in logic.phases:
             st = ph.state
-            if _is_green_phase(st):
+            if is_green_phase(st):
                 greens[st] = max(greens.get(st, 0.0), float(ph.duration))
             elif any(c in YELLOW_CHARS for c in st):
                 yellows.append(float(ph.duration))
@@ -183,7 +269,6 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
             phase_states.append(st)
             phase_signal.append(s)
             program_green_s.append(dur)
-        phase_ptr.append(len(phase_states))
         yellow_s.append(max(yellows) if yellows else DEFAULT_YELLOW_S)
         all_red_s.append(max(reds) if (reds and yellows) else 0.0)
         links = []
@@ -205,36 +290,12 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
     lane_ids = tuple(lane_index)
 
     move_in, move_out, move_sig, move_k = [], [], [], []
-    signal_moves: list[list[int]] = []
     for s, links in enumerate(links_per_signal):
-        signal_moves.append(list(range(len(move_in), len(move_in) + len(links))))
         for k, a, b in links:
             move_in.append(lane_index[a])
             move_out.append(lane_index[b])
             move_sig.append(s)
             move_k.append(k)
-
-    phase_lanes: list[list[int]] = []
-    phase_moves: list[list[int]] = []
-    for p, st in enumerate(phase_states):
-        moves = [
-            m
-            for m in signal_moves[phase_signal[p]]
-            if move_k[m] < len(st) and st[move_k[m]] in GREEN_CHARS
-        ]
-        phase_moves.append(moves)
-        phase_lanes.append(sorted({move_in[m] for m in moves}))
-
-    n_sig = len(signal_ids)
-    max_greens = max(phase_ptr[s + 1] - phase_ptr[s] for s in range(n_sig))
-    needs = np.zeros((len(phase_states), max_greens), dtype=np.bool_)
-    for p, a in enumerate(phase_states):
-        s = phase_signal[p]
-        for j, q in enumerate(range(phase_ptr[s], phase_ptr[s + 1])):
-            b = phase_states[q]
-            needs[p, j] = any(
-                ea in GREEN_CHARS and eb not in GREEN_CHARS for ea, eb in zip(a, b, strict=True)
-            )
 
     approach_index: dict[tuple[int, str], int] = {}
     lane_approach = np.full(len(lane_ids), -1, dtype=np.int64)
@@ -244,30 +305,21 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
             ai = approach_index.setdefault((s, edge), len(approach_index))
             lane_approach[lane_index[a]] = ai
 
-    lane_length = np.array([api.lane.getLength(lid) for lid in lane_ids], dtype=np.float64)
-    pl_ptr, pl_idx = _csr(phase_lanes)
-    pm_ptr, pm_idx = _csr(phase_moves)
-    return NetworkLayout(
-        signal_ids=tuple(signal_ids),
+    return NetworkLayout.from_parts(
+        signal_ids=signal_ids,
         lane_ids=lane_ids,
         n_in_lanes=len(in_lanes),
-        lane_length_m=lane_length,
-        phase_ptr=np.array(phase_ptr, dtype=np.int64),
-        phase_signal=np.array(phase_signal, dtype=np.int64),
-        phase_states=tuple(phase_states),
-        phase_lane_ptr=pl_ptr,
-        phase_lane_idx=pl_idx,
-        phase_move_ptr=pm_ptr,
-        phase_move_idx=pm_idx,
-        move_in_lane=np.array(move_in, dtype=np.int64),
-        move_out_lane=np.array(move_out, dtype=np.int64),
-        move_signal=np.array(move_sig, dtype=np.int64),
-        move_link_index=np.array(move_k, dtype=np.int64),
-        needs_clearance=needs,
-        yellow_s=np.array(yellow_s, dtype=np.float64),
-        all_red_s=np.array(all_red_s, dtype=np.float64),
-        program_green_s=np.array(program_green_s, dtype=np.float64),
-        approach_ids=tuple(edge for (_, edge) in approach_index),
-        approach_signal=np.array([s for (s, _) in approach_index], dtype=np.int64),
+        lane_length_m=np.array([api.lane.getLength(lid) for lid in lane_ids], dtype=np.float64),
+        phase_states=phase_states,
+        phase_signal=phase_signal,
+        program_green_s=program_green_s,
+        move_in_lane=move_in,
+        move_out_lane=move_out,
+        move_signal=move_sig,
+        move_link_index=move_k,
+        yellow_s=yellow_s,
+        all_red_s=all_red_s,
+        approach_ids=[edge for (_, edge) in approach_index],
+        approach_signal=[s for (s, _) in approach_index],
         lane_approach=lane_approach,
     )

@@ -13,13 +13,17 @@ Definitions (all vehicles of the window count, unfinished ones included):
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from sim.errors import InputError
 from sim.layout import NetworkLayout
+from sim.timing import _EPS
 
 
 @njit(cache=True)
@@ -60,7 +64,7 @@ class QueueRecorder:
         if self._now.shape[0]:
             self.total += float(self._now.sum())
             self.max = max(self.max, int(self._now.max()))
-        if time_s >= self._next_s - 1e-9 and self.n_rows < self.rows.shape[0]:
+        if time_s >= self._next_s - _EPS and self.n_rows < self.rows.shape[0]:
             self.times_s[self.n_rows] = time_s
             self.rows[self.n_rows] = self._now
             self.n_rows += 1
@@ -84,25 +88,67 @@ class QueueRecorder:
                 )
 
 
-def tripinfo_metrics(tripinfo: Path, begin_s: float, end_s: float) -> dict[str, float]:
-    """Vehicle metrics from a tripinfo file written with unfinished and undeparted vehicles."""
-    delay = trip = wait = 0.0
-    n_all = n_inserted = n_arrived = 0
+class Trip(NamedTuple):
+    """One ``<tripinfo>`` of SUMO's tripinfo output (written with unfinished and undeparted
+    vehicles); times in seconds, -1 where SUMO writes none."""
+
+    depart_s: float  # -1: never inserted
+    depart_delay_s: float
+    time_loss_s: float
+    duration_s: float
+    waiting_time_s: float
+    arrival_s: float  # -1: still running at the end
+
+    @property
+    def inserted(self) -> bool:
+        return self.depart_s >= 0
+
+    @property
+    def delay_s(self) -> float:
+        """``timeLoss + departDelay``; ``departDelay`` alone for a vehicle never inserted."""
+        if self.inserted:
+            return self.time_loss_s + self.depart_delay_s
+        return self.depart_delay_s
+
+
+def read_trips(tripinfo: Path) -> Iterator[Trip]:
+    """Stream the vehicles of a tripinfo file (the one parser of it; ``ET.ParseError`` or
+    ``OSError`` for a broken or missing file)."""
     for _, el in ET.iterparse(tripinfo, events=("end",)):
         if el.tag != "tripinfo":
             continue
-        n_all += 1
-        depart_delay = float(el.get("departDelay", "0"))
-        if float(el.get("depart", "-1")) < 0:
-            delay += depart_delay
-        else:
-            n_inserted += 1
-            delay += float(el.get("timeLoss", "0")) + depart_delay
-            trip += float(el.get("duration", "0"))
-            wait += float(el.get("waitingTime", "0"))
-            if float(el.get("arrival", "-1")) >= 0:
-                n_arrived += 1
+        yield Trip(
+            depart_s=float(el.get("depart", "-1")),
+            depart_delay_s=float(el.get("departDelay", "0")),
+            time_loss_s=float(el.get("timeLoss", "0")),
+            duration_s=float(el.get("duration", "0")),
+            waiting_time_s=float(el.get("waitingTime", "0")),
+            arrival_s=float(el.get("arrival", "-1")),
+        )
         el.clear()
+
+
+def read_delays(tripinfo: Path) -> NDArray[np.float64]:
+    """Delay of every vehicle (:attr:`Trip.delay_s`) [s], shape [n_vehicles]."""
+    if not tripinfo.exists():
+        raise InputError(f"{tripinfo} not found (the delay plot needs SUMO's tripinfo)")
+    return np.asarray([t.delay_s for t in read_trips(tripinfo)], dtype=np.float64)
+
+
+def tripinfo_metrics(tripinfo: Path, begin_s: float, end_s: float) -> dict[str, float]:
+    """Vehicle metrics (module docstring) from a tripinfo file written with unfinished and
+    undeparted vehicles."""
+    delay = trip = wait = 0.0
+    n_all = n_inserted = n_arrived = 0
+    for t in read_trips(tripinfo):
+        n_all += 1
+        delay += t.delay_s
+        if t.inserted:
+            n_inserted += 1
+            trip += t.duration_s
+            wait += t.waiting_time_s
+            if t.arrival_s >= 0:
+                n_arrived += 1
     hours = (end_s - begin_s) / 3600.0
     return {
         "delay_s": delay / n_all if n_all else 0.0,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.errors import InputError
+from sim.metrics import read_delays
 from sim.results import find_table, read_table
 
 CONTROLLER_COLORS = {
@@ -126,22 +126,6 @@ def read_queues(run_dir: Path) -> QueueSeries:
         approach_signal=tuple(s for s, _ in keys),
         halting_veh=mat,
     )
-
-
-def read_delays(tripinfo: Path) -> NDArray[np.float64]:
-    """``timeLoss + departDelay`` per vehicle (``departDelay`` alone if never inserted) [s]."""
-    if not tripinfo.exists():
-        raise InputError(f"{tripinfo} not found (the delay plot needs SUMO's tripinfo)")
-    out: list[float] = []
-    for _, el in ET.iterparse(tripinfo, events=("end",)):
-        if el.tag != "tripinfo":
-            continue
-        d = float(el.get("departDelay", "0"))
-        if float(el.get("depart", "-1")) >= 0:
-            d += float(el.get("timeLoss", "0"))
-        out.append(d)
-        el.clear()
-    return np.asarray(out, dtype=np.float64)
 
 
 def _compare_runs(root: Path) -> list[Path]:

@@ -50,14 +50,11 @@ from sim.scenario import (
     scan_net,
     with_profile,
 )
+from sim.sensing import SENSING, SensorFiles, lane_detectors, write_sensors
 from sim.sumo_home import sumo_version
-from sim.timing import Timing, TimingParams, phase_demand_kernel
+from sim.timing import _EPS, Timing, TimingParams, phase_demand_kernel
 
-GRIDLOCK_SAMPLE_S = 10.0  # the gridlock watch (and state.lane_veh) is refreshed this often
-SENSING = ("ideal", "detectors")
-HALTING_SPEED_MS = 0.1
-"""Detectors count a vehicle as halting below this speed, as SUMO's lane counts do (its
-lane-area default, 1.39 m/s, would count slow-rolling vehicles as queued)."""
+GRIDLOCK_SAMPLE_S = 10.0  # the gridlock watch (and truth.lane_veh) is refreshed this often
 
 
 @dataclass(frozen=True)
@@ -209,59 +206,6 @@ def timing_params(cfg: RunConfig, defaults: TimingParams) -> TimingParams:
     return params
 
 
-def upstream_chain(scan: NetScan, lane: str, length_m: float) -> list[str]:
-    """Lanes from upstream to ``lane`` covering ``length_m`` before its stop line.
-
-    A short controlled lane is extended over the lanes that feed it through unsignalised
-    connections (the longest feeder where several merge), so a queue that backs up past a short
-    lane stays visible. Returns lane ids, upstream-most first, ending with ``lane``.
-    """
-    chain = [lane]
-    covered = scan.lane_length_m.get(lane, 0.0)
-    while covered < length_m:
-        feeders = [
-            f
-            for f in scan.feeders.get(chain[0], ())
-            if f not in chain and f not in scan.controlled_lanes
-        ]
-        if not feeders:
-            break
-        best = max(feeders, key=lambda f: (scan.lane_length_m.get(f, 0.0), f))
-        chain.insert(0, best)
-        covered += scan.lane_length_m.get(best, 0.0)
-    return chain
-
-
-def write_detectors(path: Path, scan: NetScan, length_m: float, prefix: str = "lw_") -> list[str]:
-    """Lane-area detectors covering ``length_m`` before each controlled stop line; returns ids.
-
-    Where the controlled lane is shorter than ``length_m`` the detector continues upstream
-    (:func:`upstream_chain`).
-    """
-    ids = []
-    lines = ["<additional>"]
-    for lane, lane_len in scan.controlled_lanes.items():
-        det = f"{prefix}{lane}"
-        ids.append(det)
-        chain = upstream_chain(scan, lane, length_m)
-        end = max(lane_len - 0.1, 0.1)
-        total = sum(scan.lane_length_m.get(x, 0.0) for x in chain[:-1]) + end
-        start = max(total - length_m, 0.0)
-        lanes = " ".join(chain)
-        where = f'lane="{_xml(lane)}"' if len(chain) == 1 else f'lanes="{_xml(lanes)}"'
-        lines.append(
-            f'  <laneAreaDetector id="{_xml(det)}" {where} pos="{start:.2f}" '
-            f'endPos="{end:.2f}" period="86400" file="NUL" speedThreshold="{HALTING_SPEED_MS:g}"/>'
-        )
-    lines.append("</additional>")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return ids
-
-
-def _xml(s: str) -> str:
-    return s.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-
-
 def _prepare_out(out: Path) -> Path:
     """Create ``<out>.partial`` (fresh) and check the destination is writable."""
     out = out.resolve()
@@ -335,18 +279,14 @@ def run(
     tparams = timing_params(cfg, controller.timing_defaults)
     scan = scan_net(scenario.net_file)
     out = Path(cfg.out) if cfg.out else default_out(scenario.name, cfg.controller, cfg.seed)
+    backend = Backend(cfg.backend, gui=cfg.gui)  # checks --gui has a display
     tmp = _prepare_out(out)
-    backend = Backend(cfg.backend, gui=cfg.gui)
     t0 = time.perf_counter()
     try:
-        length = cfg.detector_length_m if cfg.sensing == "detectors" else cfg.detection_range_m
-        det_file = tmp / "detectors.add.xml"
-        det_ids = write_detectors(det_file, scan, length)
-        adds = [*map(str, scenario.additional_files), str(det_file)]
-        if cfg.sensing == "ideal":
-            gap_file = tmp / "gap_detectors.add.xml"
-            write_detectors(gap_file, scan, cfg.gap_range_m, prefix="lwg_")
-            adds.append(str(gap_file))
+        sensors = write_sensors(
+            tmp, scan, cfg.sensing, cfg.detection_range_m, cfg.detector_length_m, cfg.gap_range_m
+        )
+        adds = [*map(str, scenario.additional_files), *map(str, sensors.files)]
         adds += [str(p) for p in controller.additional_files(scan, tmp)]
         scale = cfg.scale()
         args = [
@@ -372,7 +312,7 @@ def run(
         backend.start(args, error_log=tmp / "sumo-errors.log")
         layout = backend.call(build_layout, backend.api, list(cfg.signals) or None)
         summary = _loop(
-            cfg, scenario, controller, tparams, backend, layout, det_ids, tmp, progress, on_step
+            cfg, scenario, controller, tparams, backend, layout, sensors, tmp, progress, on_step
         )
     except InputError:
         backend.close()
@@ -400,19 +340,17 @@ def _loop(
     tparams: TimingParams,
     backend: Backend,
     layout: NetworkLayout,
-    det_ids: list[str],
+    sensors: SensorFiles,
     tmp: Path,
     progress: Any,
     on_step: Callable[[Backend, Timing | None], None] | None = None,
 ) -> dict[str, Any]:
-    det_of_lane = {d[3:]: d for d in det_ids}
-    try:
-        lane_dets = [det_of_lane[lane] for lane in layout.lane_ids[: layout.n_in_lanes]]
-    except KeyError as exc:
-        raise InputError(f"no detector for controlled lane {exc.args[0]!r}") from None
-    ideal = cfg.sensing == "ideal"
-    gap_dets = ["lwg_" + d[3:] for d in lane_dets] if ideal else None
-    state = backend.bind(layout, lane_dets, detector_queue=not ideal, gap_detector_ids=gap_dets)
+    gap_of = sensors.gap_detector_of
+    sensed, truth = backend.bind(
+        layout,
+        lane_detectors(layout, sensors.queue_detector_of),
+        None if gap_of is None else lane_detectors(layout, gap_of),
+    )
     rng = np.random.default_rng(cfg.seed)
     controller.reset(layout, rng)
     dt = backend.dt_s()
@@ -429,9 +367,7 @@ def _loop(
     served = np.zeros(layout.n_lanes, dtype=np.bool_)
     red_wait_s = np.zeros(layout.n_in_lanes)
     max_red_wait_s = 0.0
-    sensed = [
-        getattr(state, k) for k in ("queue_veh", "near_veh", "moving_veh") if hasattr(state, k)
-    ]
+    sensed_arrays = (sensed.queue_veh, sensed.near_veh, sensed.moving_veh)  # faults act on these
     recorder = QueueRecorder(layout, scenario.begin_s, scenario.end_s, cfg.queue_interval_s)
     signals = SignalRecorder(layout)
     if timing is not None:
@@ -445,28 +381,28 @@ def _loop(
         backend.step()
         sample = n_step % gridlock_every == 0
         n_step += 1
-        backend.read(state, lane_veh=sample)
-        now = state.time_s
+        backend.read(sensed, truth, lane_veh=sample)
+        now = sensed.time_s
         if faults.n_failed:
-            for k, values in enumerate(sensed):
+            for k, values in enumerate(sensed_arrays):
                 faults.apply(str(k), values)
         if detect_faults:
-            suspects.update(state.queue_veh, state.near_veh, state.suspect_lane, suspect_phase)
-            suspects.mask(state.suspect_lane, *sensed)
+            suspects.update(sensed.queue_veh, sensed.near_veh, sensed.suspect_lane, suspect_phase)
+            suspects.mask(sensed.suspect_lane, *sensed_arrays)
         if sample:
-            gridlock.update(now, state.lane_veh, state.halting_veh)
-        recorder.record(now, state.halting_veh)
+            gridlock.update(now, truth.lane_veh, truth.halting_veh)
+        recorder.record(now, truth.halting_veh)
         if progress is not None:
             progress(now, backend.running_veh)
-        if now >= end_s - 1e-9:
+        if now >= end_s - _EPS:
             break
         if drives:
-            request = controller.decide(state, timing)
+            request = controller.decide(sensed, timing)
             phase_demand_kernel(
                 layout.phase_lane_ptr,
                 layout.phase_lane_idx,
-                state.queue_veh,
-                state.near_veh,
+                sensed.queue_veh,
+                sensed.near_veh,
                 demand,
             )
             timing.step(request, demand)
@@ -477,7 +413,7 @@ def _loop(
                 layout.phase_lane_idx,
                 timing.cur_p,
                 timing.stage,
-                state.halting_veh,
+                truth.halting_veh,
                 dt,
                 served,
                 red_wait_s,

@@ -1,4 +1,29 @@
-"""Per-step traffic state: preallocated numpy arrays the backend fills once per step."""
+"""Per-step traffic state, split by who may see it.
+
+:class:`SensedState` is what the detectors report, and the *only* thing a controller gets
+(``Controller.decide(sensed, timing)``). It holds no ground truth: a controller cannot read how
+many vehicles really halt on a lane, only what its sensing mode makes visible.
+
+:class:`TrueCounts` is what SUMO knows about every lane. Only the runner, the metrics
+(``sim.metrics.QueueRecorder``) and the reliability checks (``sim.faults``: gridlock watch,
+longest red wait) read it; it is never passed to a controller.
+
+Both are preallocated numpy arrays that ``sim.backend.Backend.read`` fills once per step. Lane
+arrays are indexed like ``layout.lane_ids`` (incoming lanes first, then outgoing-only lanes).
+
+What the sensed arrays hold (``--sensing``; the detectors are written by ``sim.sensing``):
+    ``queue_veh``   ideal: halting vehicles on the whole lane, or on the lane-area detector where
+                    it reaches further upstream (short lanes); detectors: halting vehicles on the
+                    detector of ``--detector-length-m``. Outgoing-only lanes: ideal, the lane's
+                    halting vehicles (max-pressure and the spillback guard read them); detectors,
+                    0 (no detector there).
+    ``near_veh``    vehicles on the detector (ideal: of ``--detection-range-m``).
+    ``moving_veh``  vehicles that are not halting within the gap range of the stop line (ideal:
+                    a second detector of ``--gap-range-m``; detectors: the one detector).
+    ``suspect_lane`` the lane's detector seems silent or stuck (``sim.faults``); the runner then
+                    masks its readings to 0.
+Simulated detector faults (``--fail-detectors``) change only the sensed arrays.
+"""
 
 from __future__ import annotations
 
@@ -13,25 +38,14 @@ VEHICLE_SPACE_M = 7.5  # jam spacing used to turn a lane length into a capacity
 
 
 @dataclass(slots=True, eq=False)
-class TrafficState:
-    """What controllers see each step. Lane arrays are indexed like ``layout.lane_ids``.
+class SensedState:
+    """What the detectors report this step: the controller's whole view (module docstring)."""
 
-    ``queue_veh`` and ``near_veh`` are the controller's sensed view: with ideal sensing the
-    halting vehicles on the whole lane and the vehicles within the detection range of the stop
-    line; with detector sensing both come from a lane-area detector of the configured length.
-    ``moving_veh`` counts the vehicles that are not halting within the (shorter) gap range at
-    the stop line (with detector sensing: on the detector): a lane whose queue is being
-    released, or that has arrivals close by, has ``moving_veh > 0``. ``halting_veh`` is always the
-    true count (for metrics). Outgoing-only lanes have ``near_veh == moving_veh == 0``.
-    """
-
-    time_s: float
+    time_s: float  # simulated time of the step [s]
     queue_veh: NDArray[np.int32]  # [n_lanes] halting vehicles as sensed
     near_veh: NDArray[np.int32]  # [n_lanes] vehicles within the detection range as sensed
     moving_veh: NDArray[np.int32]  # [n_lanes] vehicles not halting within the gap range
-    lane_veh: NDArray[np.int32]  # [n_lanes] vehicles on the lane
-    halting_veh: NDArray[np.int32]  # [n_lanes] true halting vehicles (speed < 0.1 m/s)
-    capacity_veh: NDArray[np.float64]  # [n_lanes] static: lane length / 7.5 m
+    capacity_veh: NDArray[np.float64]  # [n_lanes] static: lane length / 7.5 m, at least 1
     # [n_lanes] the lane's detector seems silent or stuck (sim/faults.py); all False by default
     suspect_lane: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
 
@@ -40,16 +54,26 @@ class TrafficState:
             self.suspect_lane = np.zeros(self.queue_veh.shape, dtype=np.bool_)
 
     @classmethod
-    def empty(cls, layout: NetworkLayout) -> TrafficState:
-        """Zeroed state; ``queue_veh`` is its own array (sensed), never ``halting_veh`` (true)."""
+    def empty(cls, layout: NetworkLayout) -> SensedState:
+        """Zeroed sensed state for ``layout``; capacities from the lane lengths."""
         n = layout.n_lanes
-        halting = np.zeros(n, dtype=np.int32)
         return cls(
             time_s=0.0,
             queue_veh=np.zeros(n, dtype=np.int32),
             near_veh=np.zeros(n, dtype=np.int32),
             moving_veh=np.zeros(n, dtype=np.int32),
-            lane_veh=np.zeros(n, dtype=np.int32),
-            halting_veh=halting,
             capacity_veh=np.maximum(layout.lane_length_m / VEHICLE_SPACE_M, 1.0),
         )
+
+
+@dataclass(slots=True, eq=False)
+class TrueCounts:
+    """Ground truth per lane from SUMO, for metrics and reliability checks only."""
+
+    halting_veh: NDArray[np.int32]  # [n_lanes] vehicles below 0.1 m/s on the lane
+    lane_veh: NDArray[np.int32]  # [n_lanes] vehicles on the lane (refreshed when sampled)
+
+    @classmethod
+    def empty(cls, layout: NetworkLayout) -> TrueCounts:
+        n = layout.n_lanes
+        return cls(halting_veh=np.zeros(n, dtype=np.int32), lane_veh=np.zeros(n, dtype=np.int32))

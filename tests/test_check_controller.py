@@ -48,6 +48,13 @@ class MutatesState(_Broken):
         return super().decide(state, timing)
 
 
+class ReadsTruth(_Broken):
+    def decide(self, state, timing):  # type: ignore[no-untyped-def]
+        if state.halting_veh.sum() > 0:  # ground truth: not in the sensed view
+            raise AssertionError("unreachable: the sensed view has no halting_veh")
+        return super().decide(state, timing)
+
+
 class MutatesTiming(_Broken):
     def decide(self, state, timing):  # type: ignore[no-untyped-def]
         timing.t_stage_s += 1.0
@@ -93,7 +100,8 @@ class MutableParamsController(_Broken):
 @pytest.mark.parametrize(
     ("cls", "message"),
     [
-        (MutatesState, "modified the traffic state"),
+        (MutatesState, "modified the sensed state"),
+        (ReadsTruth, "sensed view does not hold"),
         (MutatesTiming, "modified the timing"),
         (WrongShape, "shape"),
         (WrongDtype, "dtype"),

@@ -41,8 +41,8 @@ def test_count_beats_fixed_on_cologne1_with_permissive_lefts(tmp_path: Path) -> 
 
 def test_upstream_sensing_sees_queues_behind_a_one_metre_lane(tmp_path: Path) -> None:
     """ingolstadt7's lane 10425609#1 is 1 m long: its detector must continue upstream."""
-    from sim.runner import upstream_chain
     from sim.scenario import scan_net
+    from sim.sensing import upstream_chain
 
     net = resco_dir("ingolstadt7") / "ingolstadt7.net.xml"
     scan = scan_net(net)
