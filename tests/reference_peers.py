@@ -11,12 +11,20 @@ Kernels covered:
     controllers.webster.webster_plan_kernel           -> webster_plan_ref
     controllers.webster.arrival_kernel                -> arrival_ref
     controllers.webster.cyclic_plan_kernel            -> cyclic_plan_ref
+
+``CONTROLLER_TWINS`` (end of file) lists them, with the shared twins of tests/reference.py, by
+controller name.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
+from reference import count_ref, lane_demand_ref, mask_blocked_lanes_ref, phase_sum_ref
 
 GREEN, YELLOW, ALL_RED = 0, 1, 2
 EPS = 1e-9
@@ -185,3 +193,43 @@ def cyclic_plan_ref(phase_ptr, green_s, cur_p, stage, t_stage_s, out) -> None:
         cur = int(cur_p[s])
         if len(own) > 1 and stage[s] == GREEN and t_stage_s[s] >= green_s[cur] - EPS:
             out[s] = own[(own.index(cur) + 1) % len(own)]
+
+
+# --------------------------------------------------------------------------------------------
+# twins by controller name
+
+CONTROLLER_TWINS: dict[str, dict[str, Callable[..., Any]]] = {
+    "count": {
+        "count_kernel": count_ref,
+        "lane_demand": lane_demand_ref,
+        "mask_blocked_lanes": mask_blocked_lanes_ref,
+    },
+    "greedy": {
+        "lane_demand": lane_demand_ref,
+        "phase_sum": phase_sum_ref,
+        "periodic_argmax_kernel": periodic_argmax_ref,
+    },
+    "max-pressure": {
+        "pressure_kernel": pressure_ref,
+        "periodic_argmax_kernel": periodic_argmax_ref,
+    },
+    "sotl": {"sotl_kernel": sotl_ref, "lane_demand": lane_demand_ref, "phase_sum": phase_sum_ref},
+    "webster": {
+        "webster_plan_kernel": webster_plan_ref,
+        "arrival_kernel": arrival_ref,
+        "cyclic_plan_kernel": cyclic_plan_ref,
+    },
+}
+"""Every controller lightwatch drives, by registered name: ``{kernel name: twin}`` for the numba
+kernels its module defines or imports. A new controller adds its entry here (and a test in
+tests/test_peers.py that compares each kernel with its twin); ``test_every_controller_has_twins``
+fails until it does."""
+
+
+def twin_pair(controller: str, kernel: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(kernel, twin) of ``controller`` (registered name), the kernel looked up in the module
+    that defines the controller's class."""
+    import controllers
+
+    module = sys.modules[controllers.get(controller).__module__]
+    return getattr(module, kernel), CONTROLLER_TWINS[controller][kernel]

@@ -3,7 +3,9 @@ SUMO program generation, and short real runs on the RESCO 4x4 grid."""
 
 from __future__ import annotations
 
+import inspect
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -13,29 +15,15 @@ import pytest
 from conftest import RESCO, resco_dir, sumo_running
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_peers import (
-    arrival_ref,
-    cyclic_plan_ref,
-    periodic_argmax_ref,
-    pressure_from_moves,
-    pressure_ref,
-    sotl_ref,
-    webster_plan_ref,
-)
+from reference_peers import CONTROLLER_TWINS, pressure_from_moves, twin_pair
 
 import controllers
 from controllers.check import random_layout
 from controllers.kernels import lane_demand, phase_sum
-from controllers.max_pressure import periodic_argmax_kernel, phase_out_lanes, pressure_kernel
+from controllers.max_pressure import periodic_argmax_kernel, phase_out_lanes
 from controllers.sotl import signal_lanes, sotl_kernel
 from controllers.sumo_programs import PROGRAM_ID, read_programs, write_programs
-from controllers.webster import (
-    Webster,
-    arrival_kernel,
-    cyclic_plan_kernel,
-    lane_rows,
-    webster_plan_kernel,
-)
+from controllers.webster import Webster, lane_rows, webster_plan_kernel
 from sim.errors import InputError
 from sim.runner import RunConfig, run
 from sim.scenario import scan_net
@@ -70,7 +58,36 @@ def copies(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------------
-# kernels vs twins
+# kernels vs twins, found by controller name (tests/reference_peers.py CONTROLLER_TWINS)
+
+LANE_DECIDING = [n for n in controllers.available() if controllers.get(n).drives_signals]
+
+
+def _kernels_of(module: Any) -> dict[str, Any]:
+    """The numba kernels a module defines or imports, by name."""
+    return {k: v for k, v in vars(module).items() if hasattr(v, "py_func")}
+
+
+@pytest.mark.parametrize("name", LANE_DECIDING)
+def test_every_controller_has_twins(name: str) -> None:
+    """Each controller lightwatch drives lists a slow twin for every kernel it uses, with the
+    kernel's parameters; the pairs are compared in the tests below (and in test_kernels.py)."""
+    twins = CONTROLLER_TWINS.get(name)
+    assert twins, (
+        f"controller {name!r} has no slow twins: add {name!r} to CONTROLLER_TWINS in "
+        "tests/reference_peers.py (a pure-Python twin per numba kernel, same parameters) and a "
+        "test comparing each kernel with its twin"
+    )
+    module = sys.modules[controllers.get(name).__module__]
+    kernels = _kernels_of(module)
+    missing = sorted(set(kernels) - set(twins))
+    assert not missing, f"controller {name!r}: no twin for kernel(s) {missing}"
+    for kernel_name, twin in twins.items():
+        assert kernel_name in kernels, f"{name!r}: {kernel_name} is no kernel of {module.__name__}"
+        k_params = list(inspect.signature(kernels[kernel_name].py_func).parameters)
+        assert list(inspect.signature(twin).parameters) == k_params, (
+            f"{name!r}: {twin.__name__} does not take the parameters of {kernel_name}"
+        )
 
 
 @given(seed=SEEDS)
@@ -82,6 +99,7 @@ def test_pressure_kernel_equals_twin_and_movements(seed: int) -> None:
     queue = counts(rng, lay.n_lanes)
     got = np.full(lay.n_phases, np.nan)
     want = np.full(lay.n_phases, np.nan)
+    pressure_kernel, pressure_ref = twin_pair("max-pressure", "pressure_kernel")
     pressure_kernel(lay.phase_lane_ptr, lay.phase_lane_idx, out_ptr, out_idx, queue, got)
     pressure_ref(lay.phase_lane_ptr, lay.phase_lane_idx, out_ptr, out_idx, queue, want)
     np.testing.assert_array_equal(got, want)
@@ -96,13 +114,14 @@ def test_periodic_argmax_kernel_equals_twin(seed: int, period_s: float, dt_s: fl
     t = timing_arrays(lay, rng)
     since_k = rng.integers(0, 12, lay.n_signals) * 1.0
     since_r = since_k.copy()
+    kernel, twin = twin_pair("max-pressure", "periodic_argmax_kernel")
     for step in range(20):
         score = rng.integers(-3, 4, lay.n_phases).astype(np.float64)  # ties are likely
         got = np.zeros(lay.n_signals, dtype=np.int64)
         want = np.zeros(lay.n_signals, dtype=np.int64)
         args = (t["cur_p"], t["stage"], t["t_stage_s"], t["min_green_s"])
-        periodic_argmax_kernel(lay.phase_ptr, score, *args, since_k, period_s, dt_s, got)
-        periodic_argmax_ref(lay.phase_ptr, score, *args, since_r, period_s, dt_s, want)
+        kernel(lay.phase_ptr, score, *args, since_k, period_s, dt_s, got)
+        twin(lay.phase_ptr, score, *args, since_r, period_s, dt_s, want)
         np.testing.assert_array_equal(got, want, err_msg=f"step {step}")
         np.testing.assert_array_equal(since_k, since_r, err_msg=f"step {step}")
         t = timing_arrays(lay, rng)
@@ -129,6 +148,7 @@ def test_sotl_kernel_equals_twin(seed: int, theta: float, mu: float) -> None:
     phase_need = np.zeros(lay.n_phases)
     phase_near = np.zeros(lay.n_phases)
     signal_need = np.zeros(lay.n_signals)
+    sotl_kernel, sotl_ref = twin_pair("sotl", "sotl_kernel")
     for step in range(30):
         queue, n_near = counts(rng, lay.n_lanes), counts(rng, lay.n_lanes, 5)
         lane_demand(queue, n_near, need)
@@ -167,6 +187,7 @@ def test_webster_plan_kernel_equals_twin(seed: int, saturation: float) -> None:
     }
     outs_r = copies(outs_k)
     args = (lay.phase_ptr, lay.phase_lane_ptr, lay.phase_lane_idx, flow, always, saturation)
+    webster_plan_kernel, webster_plan_ref = twin_pair("webster", "webster_plan_kernel")
     webster_plan_kernel(*args, lost, min_green, 30.0, 150.0, *outs_k.values())
     webster_plan_ref(*args, lost, min_green, 30.0, 150.0, *outs_r.values())
     for key in outs_k:
@@ -188,6 +209,7 @@ def test_arrival_kernel_equals_twin(seed: int) -> None:
         "red": np.zeros(lay.n_lanes),
     }
     r_state = copies(k_state)
+    arrival_kernel, arrival_ref = twin_pair("webster", "arrival_kernel")
     for step in range(20):
         t = timing_arrays(lay, rng)
         lane_veh = counts(rng, lay.n_lanes)
@@ -211,6 +233,7 @@ def test_cyclic_plan_kernel_equals_twin(seed: int) -> None:
     green = rng.choice([5.0, 10.0, 12.5], lay.n_phases)
     got = np.zeros(lay.n_signals, dtype=np.int64)
     want = np.zeros(lay.n_signals, dtype=np.int64)
+    cyclic_plan_kernel, cyclic_plan_ref = twin_pair("webster", "cyclic_plan_kernel")
     cyclic_plan_kernel(lay.phase_ptr, green, t["cur_p"], t["stage"], t["t_stage_s"], got)
     cyclic_plan_ref(lay.phase_ptr, green, t["cur_p"], t["stage"], t["t_stage_s"], want)
     np.testing.assert_array_equal(got, want)

@@ -7,6 +7,7 @@ longer queue, so on the same step the sensed queue is at most the true halting c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,22 +17,16 @@ import pytest
 from conftest import bundled_scenario
 
 import controllers
+from controllers.check import random_layout
 from sim.backend import Backend
+from sim.errors import InputError
 from sim.runner import RunConfig, run
+from sim.scenario import NetScan
+from sim.sensing import lane_detectors, upstream_chain, write_detectors
+from sim.state import SensedState, TrueCounts
 
 DETECTOR_LENGTH_M = 50.0
-TRUE_COUNT_READERS: dict[str, str] = {}
-"""Controllers that read true lane counts rather than the sensed view (known gap)."""
-COUNT_READERS = [
-    pytest.param(
-        n,
-        marks=[pytest.mark.xfail(strict=True, reason=TRUE_COUNT_READERS[n])]
-        if n in TRUE_COUNT_READERS
-        else [],
-    )
-    for n in controllers.available()
-    if controllers.get(n).drives_signals
-]
+COUNT_READERS = [n for n in controllers.available() if controllers.get(n).drives_signals]
 """Controllers that lightwatch drives from counts (the others leave timing to SUMO)."""
 
 
@@ -94,9 +89,9 @@ def test_detectors_see_at_most_the_true_queue_on_every_step(
     seen: dict[str, object] = {}
     read = Backend.read
 
-    def capture(self: Backend, state, **kw) -> None:
-        read(self, state, **kw)
-        seen["state"] = state
+    def capture(self: Backend, sensed, truth, **kw) -> None:
+        read(self, sensed, truth, **kw)
+        seen["sensed"], seen["truth"] = sensed, truth
 
     monkeypatch.setattr(Backend, "read", capture)
     n_steps = 0
@@ -106,7 +101,6 @@ def test_detectors_see_at_most_the_true_queue_on_every_step(
 
     def on_step(backend: Backend, timing) -> None:
         nonlocal n_steps, over, missed, idx
-        state = seen["state"]
         if n_steps == 0:
             det_file = out.with_name(out.name + ".partial") / "detectors.add.xml"
             single = _long_lanes(det_file, DETECTOR_LENGTH_M)
@@ -114,8 +108,8 @@ def test_detectors_see_at_most_the_true_queue_on_every_step(
             idx = np.array([i for i, lane in enumerate(lanes) if lane in single], dtype=np.int64)
             over = np.zeros(len(idx), dtype=np.int64)
             missed = np.zeros(len(idx), dtype=np.int64)
-        sensed = state.queue_veh[idx].astype(np.int64)
-        truth = state.halting_veh[idx].astype(np.int64)
+        sensed = seen["sensed"].queue_veh[idx].astype(np.int64)
+        truth = seen["truth"].halting_veh[idx].astype(np.int64)
         over += sensed > truth
         missed += truth - sensed
         n_steps += 1
@@ -135,3 +129,76 @@ def test_detectors_see_at_most_the_true_queue_on_every_step(
     assert over.sum() == 0, f"sensed queue above the true queue on {int(over.sum())} lane-steps"
     if length_m < DETECTOR_LENGTH_M:
         assert missed.sum() > 0, f"a {length_m:g} m detector never missed part of a queue"
+
+
+# --------------------------------------------------------------------------------------------
+# the sensed view holds no ground truth
+
+
+def test_sensed_state_holds_no_true_counts() -> None:
+    sensed = {f.name for f in dataclasses.fields(SensedState)}
+    truth = {f.name for f in dataclasses.fields(TrueCounts)}
+    assert truth == {"halting_veh", "lane_veh"}
+    assert not sensed & truth
+    lay = random_layout(np.random.default_rng(0))
+    with pytest.raises(AttributeError):
+        SensedState.empty(lay).halting_veh  # noqa: B018  (slots: no such attribute)
+
+
+def test_controllers_get_only_the_sensed_view_in_a_real_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create = controllers.create
+    seen: list[object] = []
+
+    def spying_create(name: str, params=None):  # type: ignore[no-untyped-def]
+        ctl = create(name, params)
+        decide = ctl.decide
+
+        def spy(state, timing):  # type: ignore[no-untyped-def]
+            seen.append(state)
+            return decide(state, timing)
+
+        ctl.decide = spy  # type: ignore[method-assign]
+        return ctl
+
+    monkeypatch.setattr(controllers, "create", spying_create)
+    cfg = RunConfig(scenario=bundled_scenario("single"), end_s=60.0, out=str(tmp_path / "r"))
+    run(cfg)
+    assert len(seen) >= 50
+    assert all(type(s) is SensedState for s in seen)
+
+
+# --------------------------------------------------------------------------------------------
+# sim.sensing: detector files and the lane -> detector link
+
+
+def test_detectors_continue_upstream_and_quote_odd_lane_ids(tmp_path: Path) -> None:
+    """A 30 m controlled lane fed by a 40 m lane: a 50 m detector starts 20 m before the
+    feeder's end (40 + 29.9 - 50 = 19.9 m); ids with XML special characters survive."""
+    lane = 'a&"<b>_0'
+    scan = NetScan(
+        tls_ids=("t",),
+        controlled_lanes={lane: 30.0},
+        lane_length_m={lane: 30.0, "up_0": 40.0},
+        feeders={lane: ("up_0",)},
+    )
+    path = tmp_path / "d.add.xml"
+    detector_of = write_detectors(path, scan, 50.0, prefix="p_")
+    assert detector_of == {lane: "p_" + lane}
+    (det,) = ET.parse(path).getroot()
+    assert det.get("id") == "p_" + lane
+    assert det.get("lanes") == f"up_0 {lane}"
+    assert float(det.get("pos", "nan")) == pytest.approx(19.9)
+    assert float(det.get("endPos", "nan")) == pytest.approx(29.9)
+    assert upstream_chain(scan, lane, 25.0) == [lane]  # long enough: no feeder needed
+
+
+def test_lane_detectors_follow_the_layout_order() -> None:
+    lay = random_layout(np.random.default_rng(4))
+    incoming = lay.lane_ids[: lay.n_in_lanes]
+    detector_of = {lane: f"det{k}" for k, lane in reversed(list(enumerate(incoming)))}
+    assert lane_detectors(lay, detector_of) == [f"det{k}" for k in range(lay.n_in_lanes)]
+    del detector_of[incoming[1]]
+    with pytest.raises(InputError, match=f"no detector for controlled lane '{incoming[1]}'"):
+        lane_detectors(lay, detector_of)
