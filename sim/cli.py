@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from sim.errors import InputError, LightwatchError
+from sim.errors import InputError, LightwatchError, Terminated, install_sigterm_handler
 from sim.faults import FAIL_MODES, SUSPECT_AFTER_S
 from sim.results import FORMATS, config_options, save_resolved_config
 from sim.runner import SENSING, RunConfig, run, scenario_of
@@ -488,6 +488,7 @@ cli.add_command(plot_cmd)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, exit 2 for bad input, 1 for failed runs."""
+    install_sigterm_handler()
     try:
         cli.main(args=argv, prog_name="lightwatch", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -504,6 +505,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("error: interrupted; finished runs are kept", err=True)
         sys.exit(130)
+    except Terminated as exc:
+        click.echo(f"error: {exc}; an unfinished run is left in its .partial folder", err=True)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 
 from sim import __version__
 from sim.backend import Backend
-from sim.errors import InputError, LightwatchError, RunFailed
+from sim.errors import InputError, LightwatchError, RunFailed, Terminated
 from sim.faults import (
     SUSPECT_AFTER_S,
     DetectorFaults,
@@ -318,7 +318,7 @@ def run(
         backend.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    except (LightwatchError, KeyboardInterrupt) as exc:
+    except (LightwatchError, KeyboardInterrupt, Terminated) as exc:
         backend.close()
         reason = str(exc) or type(exc).__name__
         reached = "none" if backend.last_time_s is None else f"{backend.last_time_s:g}"

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from importlib.metadata import version
 from pathlib import Path
@@ -146,3 +149,48 @@ def test_networks_lists_the_bundled_scenarios() -> None:
     assert proc.returncode == 0, proc.stderr
     for name in names:
         assert name in proc.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# SIGTERM and --gui
+
+
+def test_sigterm_ends_a_run_like_ctrl_c(tmp_path: Path) -> None:
+    """SIGTERM once the run steps: exit 143, one error line, ``X.partial/PARTIAL``, no ``X/``."""
+    out = tmp_path / "X"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "run", "--scenario", bundled_scenario("single"),
+         "--end", "360000", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # progress lines come from the stepping loop
+        assert "vehicles running" in first, first
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    errors = [line for line in err.splitlines() if "vehicles running" not in line]
+    assert len(errors) == 1 and errors[0].startswith("error: terminated by SIGTERM"), err
+    marker = out.with_name("X.partial") / "PARTIAL"
+    assert marker.is_file()
+    assert "terminated by SIGTERM" in marker.read_text(encoding="utf-8")
+    assert not out.exists()
+
+
+def test_gui_without_a_display_is_one_error_line(tmp_path: Path) -> None:
+    out = tmp_path / "X"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "run", "--scenario", bundled_scenario("single"),
+         "--gui", "--end", "60", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: sumo-gui needs a display: DISPLAY is not set")
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert not out.exists() and not out.with_name("X.partial").exists()
