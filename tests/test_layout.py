@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from conftest import resco_dir, sumo_running
 
+from sim import layout as layout_mod
 from sim.errors import InputError
-from sim.layout import NetworkLayout, build_layout
+from sim.layout import NetworkLayout, build_layout, csr_rows
 from sim.scenario import scan_net
 
 GREEN = "Gg"
@@ -268,3 +269,68 @@ def test_build_layout_rejects_a_net_without_traffic_lights(no_tls_scenario: Path
         pytest.raises(InputError, match="no traffic lights"),
     ):
         build_layout(api)
+
+
+# --------------------------------------------------------------------------------------------
+# the one constructor and its helpers, on a hand-built layout
+
+
+def test_csr_rows_compresses_rows_in_order() -> None:
+    ptr, idx = csr_rows([[2, 0], [], [1]])
+    assert ptr.tolist() == [0, 2, 2, 3] and idx.tolist() == [2, 0, 1]
+    assert ptr.dtype == idx.dtype == np.int64
+    ptr, idx = csr_rows([])
+    assert ptr.tolist() == [0] and idx.shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("state", "green"),
+    [("GGrr", True), ("grrs", True), ("rrrr", False), ("Gyrr", False), ("GYrr", False),
+     ("Gurr", False), ("yyyy", False)],
+)  # fmt: skip
+def test_a_green_phase_has_green_and_no_yellow(state: str, green: bool) -> None:
+    assert layout_mod.is_green_phase(state) is green
+
+
+def test_from_parts_derives_phase_rows_and_clearances() -> None:
+    """Signal 0: links 0 (lane 0 -> 3), 1 (lane 0 -> 4), 2 (lane 1 -> 3) and greens GGr, rrG,
+    GrG; signal 1: link 0 (lane 2 -> 4), green G. A switch needs clearance where a link green
+    before is not green after."""
+    lay = NetworkLayout.from_parts(
+        signal_ids=["a", "b"],
+        lane_ids=["l0", "l1", "l2", "o3", "o4"],
+        n_in_lanes=3,
+        lane_length_m=np.full(5, 50.0),
+        phase_states=["GGr", "rrG", "GrG", "G"],
+        phase_signal=[0, 0, 0, 1],
+        program_green_s=[20.0, 20.0, 10.0, 30.0],
+        move_in_lane=[0, 0, 1, 2],
+        move_out_lane=[3, 4, 3, 4],
+        move_signal=[0, 0, 0, 1],
+        move_link_index=[0, 1, 2, 0],
+        yellow_s=[3.0, 3.0],
+        all_red_s=[0.0, 2.0],
+        approach_ids=["e0", "e1", "e2"],
+        approach_signal=[0, 0, 1],
+        lane_approach=np.array([0, 1, 2, -1, -1]),
+    )
+    assert lay.phase_ptr.tolist() == [0, 3, 4]
+    moves = [lay.phase_move_idx[lay.phase_move_ptr[p] : lay.phase_move_ptr[p + 1]].tolist()
+             for p in range(4)]  # fmt: skip
+    lanes = [lay.phase_lane_idx[lay.phase_lane_ptr[p] : lay.phase_lane_ptr[p + 1]].tolist()
+             for p in range(4)]  # fmt: skip
+    assert moves == [[0, 1], [2], [0, 2], [3]]
+    assert lanes == [[0], [1], [0, 1], [2]]
+    want = [[False, True, True], [True, False, False], [True, True, False], [False, False, False]]
+    assert lay.needs_clearance.tolist() == want
+    with pytest.raises(ValueError, match="grouped by signal"):
+        NetworkLayout.from_parts(**{**_parts(lay), "phase_signal": [0, 1, 0, 0]})
+
+
+def _parts(lay: NetworkLayout) -> dict:
+    keep = (
+        "lane_length_m", "phase_states", "program_green_s", "move_in_lane", "move_out_lane",
+        "move_signal", "move_link_index", "yellow_s", "all_red_s", "approach_ids",
+        "approach_signal", "lane_approach", "signal_ids", "lane_ids", "n_in_lanes",
+    )  # fmt: skip
+    return {k: getattr(lay, k) for k in keep} | {"phase_signal": lay.phase_signal}
