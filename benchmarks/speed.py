@@ -198,7 +198,7 @@ def kernel_round_s(n_signals: int = N_KERNEL_SIGNALS, rounds: int = 2000) -> tup
     (median seconds per round, number of signals)."""
     import controllers
     from controllers.check import random_layout, random_traffic
-    from sim.state import TrafficState
+    from sim.state import SensedState
     from sim.timing import Timing, phase_demand_kernel
 
     rng = np.random.default_rng(1)
@@ -207,7 +207,7 @@ def kernel_round_s(n_signals: int = N_KERNEL_SIGNALS, rounds: int = 2000) -> tup
     ctl = controllers.create("count")
     ctl.reset(layout, np.random.default_rng(1))
     timing = Timing(layout, type(ctl).timing_defaults, 1.0)
-    state = TrafficState.empty(layout)
+    state = SensedState.empty(layout)
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     for step in range(120):
         state.time_s = float(step)
