@@ -194,3 +194,33 @@ def test_gui_without_a_display_is_one_error_line(tmp_path: Path) -> None:
     assert proc.stderr.startswith("error: sumo-gui needs a display: DISPLAY is not set")
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert not out.exists() and not out.with_name("X.partial").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# one tripinfo parser for the summary and the delay plot
+
+TRIPINFO = """<tripinfos>
+    <tripinfo id="a" depart="10.00" departDelay="2.00" arrival="70.00" duration="60.00"
+              waitingTime="5.00" timeLoss="20.00"/>
+    <tripinfo id="b" depart="20.00" departDelay="0.00" arrival="-1" duration="40.00"
+              waitingTime="30.00" timeLoss="35.00"/>
+    <tripinfo id="c" depart="-1" departDelay="45.00" arrival="-1" duration="-1"
+              waitingTime="0" timeLoss="0"/>
+</tripinfos>
+"""
+
+
+def test_tripinfo_metrics_and_delays_on_a_hand_built_file(tmp_path: Path) -> None:
+    """a arrived (delay 20 + 2), b still running (35 + 0), c never inserted (45): delay is the
+    mean over all three, trip and waiting times over the two inserted ones."""
+    from sim.metrics import read_delays, tripinfo_metrics
+
+    path = tmp_path / "tripinfo.xml"
+    path.write_text(TRIPINFO, encoding="utf-8")
+    got = tripinfo_metrics(path, 0.0, 1800.0)
+    assert got["delay_s"] == pytest.approx((22.0 + 35.0 + 45.0) / 3)
+    assert got["trip_time_s"] == pytest.approx(50.0)
+    assert got["waiting_time_s"] == pytest.approx(17.5)
+    assert got["throughput_veh_h"] == pytest.approx(2.0)  # 1 arrival in half an hour
+    assert (got["arrived"], got["inserted"], got["not_inserted"]) == (1, 2, 1)
+    assert read_delays(path).tolist() == [22.0, 35.0, 45.0]
