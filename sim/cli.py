@@ -342,15 +342,15 @@ def compare_cmd(
     is recorded, the others finish, then the command exits 1 naming the failures.
     """
     import controllers
-    from sim.bench.aggregate import aggregate
+    from sim.bench.aggregate import compare_report
     from sim.bench.executors import failure_message, local_jobs, run_dir, run_suite
     from sim.bench.suite import PlannedRun, plan_suite
     from sim.progress import CountProgress
 
-    names = _parse_list(controller_list, "--controllers")
+    names = list(dict.fromkeys(_parse_list(controller_list, "--controllers")))
     for n in names:
         controllers.get(n)
-    seed_list = _parse_list(seeds, "--seeds", int)
+    seed_list = list(dict.fromkeys(_parse_list(seeds, "--seeds", int)))
     kv = _parse_kv(params)
     for key in kv:
         if not any(_params_for(n, {key: ""}) for n in names):
@@ -384,34 +384,10 @@ def compare_cmd(
                 progress.done(f"done {what}: delay {res['delay_s']:.1f} s")
 
         outcome = run_suite(suite, out_dir, n_jobs, echo=lambda _: None, on_run=on_run)
-    entries = aggregate(suite, outcome.results).get(scenario.name, {})
-    rows = []
-    table: dict[str, Any] = {}
-    for name in names:
-        entry = entries.get(name)
-        if entry is None:  # every seed failed
-            continue
-        mean_row: dict[str, Any] = {}
-        for key, m in entry["mean"].items():
-            mean_row[key] = m
-            mean_row[key + "_ci95"] = entry["ci95"][key]
-        rows.append((name, mean_row))
-        table[name] = {
-            "mean": mean_row,
-            "seeds": {
-                str(s): outcome.results[k]
-                for s in seed_list
-                if (k := f"{scenario.name}/{name}/seed{s}") in outcome.results
-            },
-        }
+    report = compare_report(suite, outcome.results, outcome.failed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {
-        "scenario": scenario.name,
-        "seeds": seed_list,
-        "controllers": table,
-        "failed": outcome.failed,
-    }
     (out_dir / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
+    rows = [(name, e["mean"]) for name, e in report["controllers"].items()]
     print_table(f"{scenario.name}, mean over seeds {','.join(map(str, seed_list))}", rows)
     click.echo(f"results: {out_dir.resolve()}")
     finished = [run_dir(out_dir, r) for r in suite.runs if r.key in outcome.results]

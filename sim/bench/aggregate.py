@@ -62,3 +62,33 @@ def bench_report(
         "failed": dict(failed or {}),
         "results": table,
     }
+
+
+def compare_report(
+    suite: Suite, results: Mapping[str, dict[str, Any]], failed: Mapping[str, str]
+) -> dict[str, Any]:
+    """The content of ``compare.json`` for a suite of one scenario (``lightwatch compare``).
+
+    ``{"scenario", "seeds", "controllers": {name: {"mean": {key: mean, key_ci95: half-width},
+    "seeds": {seed: summary}}}, "failed": {run key: message}}``; controllers without a finished
+    seed are left out.
+    """
+    (scenario,) = suite.scenarios
+    entries = aggregate(suite, results).get(scenario, {})
+    controllers: dict[str, Any] = {}
+    for name in suite.controllers:
+        entry = entries.get(name)
+        if entry is None:
+            continue
+        mean_row: dict[str, float] = {}
+        for key, m in entry["mean"].items():
+            mean_row[key] = m
+            mean_row[key + "_ci95"] = entry["ci95"][key]
+        runs = per_seed(suite, results, scenario, name)
+        controllers[name] = {"mean": mean_row, "seeds": {str(s): v for s, v in runs.items()}}
+    return {
+        "scenario": scenario,
+        "seeds": list(suite.seeds),
+        "controllers": controllers,
+        "failed": dict(failed),
+    }
