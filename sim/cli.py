@@ -397,7 +397,7 @@ def compare_cmd(
         files = plot_results(finished, out_dir / "plots")
         click.echo(f"plots: {(out_dir / 'plots').resolve()} ({len(files)} files)")
     if outcome.failed:
-        raise RunFailed(failure_message(outcome, len(suite.runs)))
+        raise RunFailed(failure_message(outcome, suite))
 
 
 @cli.command("networks")

@@ -322,6 +322,25 @@ def test_dask_executor_equals_the_local_pool(blessed: dict[str, Path], tmp_path:
         ).read_bytes()
 
 
+def test_bench_records_a_failed_run_and_finishes_the_others(tmp_path: Path) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(
+        'seeds = [1]\nscenarios = ["single"]\ncontrollers = ["fixed", "count"]\n'
+        "[defaults]\nend_s = 120.0\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    (out / "runs" / "single").mkdir(parents=True)
+    (out / "runs" / "single" / "count").write_text("not a folder", encoding="utf-8")
+    proc = lightwatch("bench", "--suite", suite, "--out", out)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("error: 1 of 2 runs failed: single/count/seed1")
+    report = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert list(report["failed"]) == ["single/count/seed1"]
+    assert list(report["results"]["single"]) == ["fixed"]
+    assert (out / "runs" / "single" / "fixed" / "seed1" / "summary.json").is_file()
+
+
 def test_compare_records_a_failed_run_and_finishes_the_others(tmp_path: Path) -> None:
     """``compare`` runs through the bench executor: a run that fails (here: its folder is
     blocked by a file) is named at the end, exit 1, after the other runs finished."""

@@ -135,7 +135,7 @@ def bench_cmd(
     )
     click.echo(f"results: {(out_dir / 'bench.json').resolve()}")
     if outcome.failed:
-        raise RunFailed(failure_message(outcome, len(suite.runs)))
+        raise RunFailed(failure_message(outcome, suite))
     if bless_file:
         dest = Path(bless_file)
         dest.parent.mkdir(parents=True, exist_ok=True)

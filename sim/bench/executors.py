@@ -263,11 +263,11 @@ def run_suite(
     return outcome
 
 
-def failure_message(outcome: BenchOutcome, n_runs: int) -> str:
-    """One line naming the failed runs (the first one with its message)."""
-    keys = list(outcome.failed)
+def failure_message(outcome: BenchOutcome, suite: Suite) -> str:
+    """One line naming the failed runs in the suite's order (the first one with its message)."""
+    keys = [r.key for r in suite.runs if r.key in outcome.failed]
     return (
-        f"{len(keys)} of {n_runs} runs failed: {', '.join(keys)} "
+        f"{len(keys)} of {len(suite.runs)} runs failed: {', '.join(keys)} "
         f"(first: {keys[0]}: {outcome.failed[keys[0]]})"
     )
 
