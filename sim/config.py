@@ -185,8 +185,9 @@ def _to_file(key: str, value: Any) -> Any:
             except ValueError:
                 out[k.strip()] = v.strip()
         value = out
-    elif kind in ("args", "names"):
-        value = list(check_value("command line", key, value if key != "sumo_args" else [*value]))
+    elif kind in ("args", "names"):  # "a,b" (options) or a tuple (sumo_args): a list
+        value = list(value) if isinstance(value, tuple) else value
+        value = list(check_value("command line", key, value))
     elif kind == "seeds":
         value = [int(v) for v in str(value).split(",") if v.strip()]
     return None if isinstance(value, str | list | dict) and not value else value

@@ -10,7 +10,7 @@ Modules, one job each:
 ``python -m sim.bench CONFIG.json`` runs one configuration (the Dask workers' subprocess).
 """
 
-from sim.bench.aggregate import aggregate, bench_report
+from sim.bench.aggregate import bench_report
 from sim.bench.executors import BenchOutcome, dask_task, run_suite
 from sim.bench.gate import compare, load_baseline, make_baseline, parse_tolerance
 from sim.bench.suite import PlannedRun, Suite, load_suite
@@ -19,7 +19,6 @@ __all__ = [
     "BenchOutcome",
     "PlannedRun",
     "Suite",
-    "aggregate",
     "bench_report",
     "compare",
     "dask_task",
