@@ -376,7 +376,9 @@ def compare_cmd(
 
     with CountProgress(f"compare {scenario.name}", len(suite.runs)) as progress:
 
-        def on_run(_n: int, _total: int, r: PlannedRun, res: dict | None, err: str | None) -> None:
+        def on_run(
+            _n: int, _total: int, r: PlannedRun, res: dict[str, Any] | None, err: str | None
+        ) -> None:
             what = f"{r.controller} seed {r.seed}"
             if res is None:
                 progress.done(f"FAILED {what}: {err}")

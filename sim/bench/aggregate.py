@@ -14,7 +14,9 @@ from sim.stats import mean_ci_by_key, numeric
 from sim.sumo_home import sumo_version
 
 
-def per_seed(suite: Suite, results: Mapping[str, Any], scenario: str, controller: str) -> dict:
+def per_seed(
+    suite: Suite, results: Mapping[str, dict[str, Any]], scenario: str, controller: str
+) -> dict[int, dict[str, Any]]:
     """``{seed: summary}`` of the finished runs of one scenario × controller, in seed order."""
     return {
         seed: results[k]

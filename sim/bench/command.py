@@ -11,6 +11,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -145,7 +146,13 @@ def bench_cmd(
         _gate(report, baseline, tol, suite_file, baseline_file)
 
 
-def _gate(report: dict, baseline: dict, tol: float, suite_file: str, baseline_file: str) -> None:
+def _gate(
+    report: dict[str, Any],
+    baseline: dict[str, Any],
+    tol: float,
+    suite_file: str,
+    baseline_file: str,
+) -> None:
     """Apply the gate to a finished bench: exit 1 (RunFailed) on a mismatch or a regression."""
     gate = compare(report, baseline, tol)
     if gate.mismatches:

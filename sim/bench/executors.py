@@ -184,7 +184,7 @@ def echo_err(text: str) -> None:
 
 
 def run_line(
-    n_done: int, n_total: int, r: PlannedRun, summary: dict | None, error: str | None
+    n_done: int, n_total: int, r: PlannedRun, summary: dict[str, Any] | None, error: str | None
 ) -> str:
     """One line about a finished run: its key and delay and throughput, or its failure."""
     if error is not None:
@@ -241,7 +241,9 @@ def run_suite(
         return outcome
     if on_run is None:
 
-        def on_run(n: int, total: int, r: PlannedRun, s: dict | None, e: str | None) -> None:
+        def on_run(
+            n: int, total: int, r: PlannedRun, s: dict[str, Any] | None, e: str | None
+        ) -> None:
             echo("  " + run_line(n, total, r, s, e))
 
     stream = (
