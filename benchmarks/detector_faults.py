@@ -25,8 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.cli import mean_ci
 from sim.runner import RunConfig, run
+from sim.stats import mean_ci
 
 
 def _one(cfg: RunConfig) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``lightwatch`` command line: run, compare, networks.
+"""``lightwatch`` command line: run, compare, networks, bench, plot.
 
 Errors in the input print one line (``error: ...``) and exit 2; a failed run exits 1.
 """
@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import click
 
-from sim.errors import InputError, LightwatchError, Terminated, install_sigterm_handler
+from sim.bench.command import bench_cmd
+from sim.config import config_options, save_resolved_config
+from sim.errors import (
+    InputError,
+    LightwatchError,
+    RunFailed,
+    Terminated,
+    install_sigterm_handler,
+)
 from sim.faults import FAIL_MODES, SUSPECT_AFTER_S
-from sim.results import FORMATS, config_options, save_resolved_config
+from sim.plots import plot_cmd
+from sim.results import FORMATS
 from sim.runner import SENSING, RunConfig, run, scenario_of
 from sim.scenario import DEMAND_SCALES, PROFILES
 
@@ -301,10 +306,6 @@ def _reliability_notes(summary: dict[str, Any]) -> None:
         )
 
 
-def _run_one(cfg: RunConfig) -> dict[str, Any]:
-    return run(cfg).summary
-
-
 def _parse_list(value: str, what: str, conv: Callable[[str], Any] = str) -> list[Any]:
     items = [v.strip() for v in value.split(",") if v.strip()]
     if not items:
@@ -313,29 +314,6 @@ def _parse_list(value: str, what: str, conv: Callable[[str], Any] = str) -> list
         return [conv(v) for v in items]
     except ValueError:
         raise InputError(f"{what} must be a comma-separated list of integers: {value!r}") from None
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of a 95 % confidence interval (t distribution; 0 for one value)."""
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan
-    m = sum(values) / n
-    if n == 1:
-        return m, 0.0
-    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
-    t = {
-        2: 12.706,
-        3: 4.303,
-        4: 3.182,
-        5: 2.776,
-        6: 2.571,
-        7: 2.447,
-        8: 2.365,
-        9: 2.306,
-        10: 2.262,
-    }.get(n, 1.96)
-    return m, t * sd / math.sqrt(n)
 
 
 @cli.command("compare")
@@ -364,13 +342,21 @@ def compare_cmd(
     jobs: int | None,
     **kw: Any,
 ) -> None:
-    """Run several controllers on the same scenario and seeds; print the mean per controller."""
-    import controllers
+    """Run several controllers on the same scenario and seeds; print the mean per controller.
 
-    names = _parse_list(controller_list, "--controllers")
+    The runs are an in-memory suite run and aggregated as by ``lightwatch bench``; a failed run
+    is recorded, the others finish, then the command exits 1 naming the failures.
+    """
+    import controllers
+    from sim.bench.aggregate import compare_report
+    from sim.bench.executors import failure_message, local_jobs, run_dir, run_suite
+    from sim.bench.suite import PlannedRun, plan_suite
+    from sim.progress import CountProgress
+
+    names = list(dict.fromkeys(_parse_list(controller_list, "--controllers")))
     for n in names:
         controllers.get(n)
-    seed_list = _parse_list(seeds, "--seeds", int)
+    seed_list = list(dict.fromkeys(_parse_list(seeds, "--seeds", int)))
     kv = _parse_kv(params)
     for key in kv:
         if not any(_params_for(n, {key: ""}) for n in names):
@@ -381,71 +367,45 @@ def compare_cmd(
     scenario = scenario_of(probe)
     save_resolved_config(kw.get("save_config"), "compare", scenario.begin_s, scenario.end_s)
     out_dir = Path(out) if out else Path("results") / scenario.name
-    configs = []
+    bases = {}
     for name in names:
         ctl_params = _params_for(name, kv)
         controllers.create(name, ctl_params)  # validate before starting anything
-        for seed in seed_list:
-            configs.append(
-                RunConfig(
-                    controller=name,
-                    seed=seed,
-                    params=ctl_params,
-                    out=str(out_dir / name / f"seed{seed}"),
-                    **base,
-                )
-            )
-    n_jobs = max(1, min(jobs or os.cpu_count() or 1, len(configs)))
-    results: dict[tuple[str, int], dict[str, Any]] = {}
+        bases[(scenario.name, name)] = RunConfig(controller=name, params=ctl_params, **base)
+    suite = plan_suite(scenario.name, None, bases, seed_list, folders="{controller}/seed{seed}")
+    n_jobs = local_jobs(jobs, len(suite.runs))
     click.echo(
         f"compare {scenario.name}: {len(names)} controllers x {len(seed_list)} seeds, "
         f"{n_jobs} parallel",
         err=True,
     )
-    from sim.progress import CountProgress
 
-    with (
-        ProcessPoolExecutor(
-            max_workers=n_jobs, mp_context=get_context("spawn"), max_tasks_per_child=1
-        ) as pool,
-        CountProgress(f"compare {scenario.name}", len(configs)) as progress,
-    ):
-        futures = {pool.submit(_run_one, c): c for c in configs}
-        try:
-            for fut in as_completed(futures):
-                c = futures[fut]
-                summary = fut.result()
-                results[(c.controller, c.seed)] = summary
-                progress.done(
-                    f"done {c.controller} seed {c.seed}: delay {summary['delay_s']:.1f} s"
-                )
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-    rows = []
-    table: dict[str, Any] = {}
-    for name in names:
-        per_seed = [results[(name, s)] for s in seed_list]
-        mean_row: dict[str, Any] = {}
-        for key, _ in TABLE_KEYS:
-            m, ci = mean_ci([float(r[key]) for r in per_seed])
-            mean_row[key] = m
-            mean_row[key + "_ci95"] = ci
-        rows.append((name, mean_row))
-        table[name] = {"mean": mean_row, "seeds": {str(s): results[(name, s)] for s in seed_list}}
+    with CountProgress(f"compare {scenario.name}", len(suite.runs)) as progress:
+
+        def on_run(
+            _n: int, _total: int, r: PlannedRun, res: dict[str, Any] | None, err: str | None
+        ) -> None:
+            what = f"{r.controller} seed {r.seed}"
+            if res is None:
+                progress.done(f"FAILED {what}: {err}")
+            else:
+                progress.done(f"done {what}: delay {res['delay_s']:.1f} s")
+
+        outcome = run_suite(suite, out_dir, n_jobs, echo=lambda _: None, on_run=on_run)
+    report = compare_report(suite, outcome.results, outcome.failed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "compare.json").write_text(
-        json.dumps({"scenario": scenario.name, "seeds": seed_list, "controllers": table}, indent=2)
-        + "\n"
-    )
+    (out_dir / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
+    rows = [(name, e["mean"]) for name, e in report["controllers"].items()]
     print_table(f"{scenario.name}, mean over seeds {','.join(map(str, seed_list))}", rows)
     click.echo(f"results: {out_dir.resolve()}")
-    if kw.get("plot"):
+    finished = [run_dir(out_dir, r) for r in suite.runs if r.key in outcome.results]
+    if kw.get("plot") and finished:
         from sim.plots import plot_results
 
-        files = plot_results([Path(c.out) for c in configs if c.out], out_dir / "plots")
+        files = plot_results(finished, out_dir / "plots")
         click.echo(f"plots: {(out_dir / 'plots').resolve()} ({len(files)} files)")
+    if outcome.failed:
+        raise RunFailed(failure_message(outcome, suite))
 
 
 @cli.command("networks")
@@ -477,12 +437,7 @@ def networks_cmd() -> None:
     click.echo("vehicles: defined in the default (constant) route file; --demand-scale scales them")
 
 
-from sim.bench import bench_cmd  # noqa: E402  (defined there: suites, gate, executors)
-
 cli.add_command(bench_cmd)
-
-from sim.plots import plot_cmd  # noqa: E402  (lightwatch plot RESULTS...)
-
 cli.add_command(plot_cmd)
 
 

@@ -357,7 +357,7 @@ def plot_compare_bars(groups: dict[str, list[RunData]], out_dir: Path, svg: bool
     """Bars of the mean over seeds with 95 % CI whiskers; dots are the single seeds."""
     import matplotlib.pyplot as plt
 
-    from sim.cli import mean_ci
+    from sim.stats import mean_ci
 
     metrics = (("delay_s", "mean delay [s/veh]"), ("throughput_veh_h", "throughput [veh/h]"))
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))

@@ -1,4 +1,4 @@
-"""Result files beside ``summary.json``: signal changes, Parquet output, and config files.
+"""Result files beside ``summary.json``: signal changes and Parquet output.
 
 Files of a run folder (``<out>/``):
     summary.json   contract metrics and the manifest (written by :mod:`sim.runner`)
@@ -20,25 +20,18 @@ Signals SUMO times itself (``fixed``, SUMO's actuated programs) are read once pe
 ``getRedYellowGreenState`` (one call per signal; with the ``traci`` backend through a
 subscription), and a row is written only when the string differs from the previous step.
 
-Config files (``--save-config FILE.toml`` / ``--config FILE.toml``) are TOML whose keys equal the
-long command-line flags without ``--`` (``min-green-s = 7.0``, ``[param]`` for ``-p KEY=VALUE``).
-Flags given on the command line override the file; unknown keys are an input error. ``--out``,
-``--gui`` and the config flags themselves are never saved, so re-running a saved configuration
-does not overwrite the results it came from.
+Config files (``--config`` / ``--save-config``) are read and written by :mod:`sim.config`.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.util
-import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
-import tomli_w
 from numpy.typing import NDArray
 
 from sim.errors import InputError
@@ -47,7 +40,6 @@ from sim.layout import GREEN_CHARS, YELLOW_CHARS, NetworkLayout
 FORMATS = ("csv", "parquet")
 QUEUE_COLUMNS = ("time_s", "signal", "approach", "halting")
 SIGNAL_COLUMNS = ("time_s", "signal", "state", "phase", "stage")
-NOT_SAVED = frozenset({"out", "gui", "config", "save_config", "plot"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,160 +220,3 @@ class SignalRecorder:
             },
             fmt,
         )
-
-
-# ---------------------------------------------------------------------------------------------
-# config files: keys equal the command-line flags
-
-
-def _flag(param: click.Parameter) -> str | None:
-    """Config key of a parameter: the long flag without ``--`` (an argument: its name with ``-``);
-    ``None`` for parameters that are not saved."""
-    if param.name is None or param.name in NOT_SAVED:
-        return None
-    if isinstance(param, click.Argument):
-        return param.name.replace("_", "-")
-    longs = [o for o in param.opts if o.startswith("--")]
-    return longs[0][2:] if longs else None
-
-
-def _many(param: click.Parameter) -> bool:
-    return bool(getattr(param, "multiple", False)) or param.nargs == -1
-
-
-def _to_toml(param: click.Parameter, value: Any) -> Any:
-    if param.name == "params":
-        out = {}
-        for item in value or ():
-            key, _, v = str(item).partition("=")
-            try:
-                out[key.strip()] = float(v)
-            except ValueError:
-                out[key.strip()] = v.strip()
-        return out
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def _from_toml(param: click.Parameter, value: Any, path: Path) -> Any:
-    flag = _flag(param)
-    if param.name == "params":
-        if not isinstance(value, dict):
-            raise InputError(f"{path}: 'param' must be a table of KEY = VALUE")
-        return [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()]
-    if isinstance(value, dict):
-        raise InputError(f"{path}: {flag!r} must be a value, not a table")
-    if _many(param):
-        if isinstance(value, str) and param.nargs == -1:
-            return value.split()
-        return [str(v) for v in value] if isinstance(value, list) else [value]
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)  # --seeds = [1, 2] means "1,2"
-    return value
-
-
-def config_values(ctx: click.Context, resolved: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The command's options as ``{flag: value}`` (``None`` left out), with ``resolved`` applied.
-
-    ``resolved`` maps parameter names (``end_s``) to values that replace ``None`` defaults, such
-    as the scenario's time window.
-    """
-    resolved = resolved or {}
-    out: dict[str, Any] = {}
-    for param in ctx.command.params:
-        flag = _flag(param)
-        if flag is None or param.name not in ctx.params:
-            continue
-        value = ctx.params[param.name]
-        if value is None:
-            value = resolved.get(param.name)
-        value = _to_toml(param, value)
-        if value is None or (isinstance(value, str | list | dict) and not value):
-            continue  # empty: the default
-        out[flag] = value
-    return out
-
-
-def save_resolved_config(
-    path: str | Path | None, command: str, begin_s: float, end_s: float
-) -> None:
-    """``--save-config``: write the current command's options (window resolved) to ``path``."""
-    if not path:
-        return
-    ctx = click.get_current_context()
-    values = config_values(ctx, {"begin_s": begin_s, "end_s": end_s})
-    from sim.scenario import bundled_scenarios
-
-    bundled = bundled_scenarios()
-    for key in ("scenario", "net-file"):  # paths given relative to here: make them absolute
-        v = values.get(key)
-        if isinstance(v, str) and v not in bundled and Path(v).exists():
-            values[key] = str(Path(v).resolve())
-    routes = values.get("route-files")
-    if isinstance(routes, str):
-        values["route-files"] = ",".join(
-            str(Path(r.strip()).resolve()) if Path(r.strip()).exists() else r
-            for r in routes.split(",")
-        )
-    save_config(Path(path), values, command)
-    click.echo(f"config: {Path(path).resolve()}", err=True)
-
-
-def save_config(path: Path, values: dict[str, Any], command: str) -> None:
-    """Write ``values`` (from :func:`config_values`) as TOML with a short header."""
-    head = (
-        f"# lightwatch {command} configuration: keys equal the command-line flags.\n"
-        f"# Re-run with: lightwatch {command} --config {path.name}\n"
-    )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(head + tomli_w.dumps(values), encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write the config file {path}: {exc.strerror}") from None
-
-
-def load_config(path: Path, command: click.Command) -> dict[str, Any]:
-    """Read a TOML config for ``command`` as click's ``default_map`` (parameter name → value)."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"config file not found: {path}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read the config file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid TOML: {exc}") from None
-    by_flag = {f: p for p in command.params if (f := _flag(p)) is not None}
-    unknown = sorted(set(data) - set(by_flag))
-    if unknown:
-        raise InputError(
-            f"{path}: unknown key(s) {', '.join(unknown)} for 'lightwatch {command.name}'"
-        )
-    return {by_flag[k].name: _from_toml(by_flag[k], v, path) for k, v in data.items()}  # type: ignore[misc]
-
-
-def _load_callback(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is None:
-        return
-    defaults = load_config(Path(value), ctx.command)
-    ctx.default_map = {**(ctx.default_map or {}), **defaults}
-
-
-def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--config FILE.toml`` (read first; flags override it) and ``--save-config FILE.toml``."""
-    f = click.option(
-        "--save-config",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Write the resolved configuration to this TOML file (keys = flags).",
-    )(f)
-    f = click.option(
-        "--config",
-        type=click.Path(dir_okay=False),
-        default=None,
-        is_eager=True,
-        expose_value=False,
-        callback=_load_callback,
-        help="Read options from a TOML file written by --save-config; flags given here win.",
-    )(f)
-    return f

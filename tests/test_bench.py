@@ -1,12 +1,14 @@
 """``lightwatch bench``: suites, resume, the regression gate and the Dask executor (real SUMO).
 
-One tiny suite (bundled ``single``, 600 s, fixed and count, seeds 1 and 2) is run once per module
-and blessed; the other tests reuse its results (``--resume``) or rerun it into fresh folders.
+One tiny suite (bundled ``single``, 300 s, fixed and count, seeds 1 and 2) is run once per module
+and blessed; the other tests reuse its results (``--resume``) or rerun it into fresh folders. The
+gate's comparison logic is also tested on small hand-made reports and baselines.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -19,14 +21,17 @@ from typing import Any
 import pytest
 
 from sim import bench
+from sim.bench import gate
+from sim.bench.executors import _done
 from sim.errors import InputError
+from sim.sumo_home import sumo_version
 
 SUITE = """\
 name = "tiny"
 seeds = [1, 2]
 
 [defaults]
-end_s = 600.0
+end_s = 300.0
 
 [[scenarios]]
 name = "single"
@@ -36,6 +41,7 @@ name = "single"
 name = "count"
 {count_extra}
 """
+END_S = 300.0
 KEYS = [f"single/{c}/seed{s}" for c in ("fixed", "count") for s in (1, 2)]
 
 
@@ -85,14 +91,15 @@ def test_bench_writes_one_result_per_run_and_the_means(blessed: dict[str, Path])
     for key in KEYS:
         summary = read_summary(out, key)
         assert summary["manifest"]["seed"] == int(key[-1])
-        assert summary["manifest"]["end_s"] == 600.0
+        assert summary["manifest"]["end_s"] == END_S
     for ctl in ("fixed", "count"):
         entry = report["results"]["single"][ctl]
         delays = [read_summary(out, f"single/{ctl}/seed{s}")["delay_s"] for s in (1, 2)]
         assert entry["n_seeds"] == 2
         assert entry["mean"]["delay_s"] == pytest.approx(sum(delays) / 2)
-        # 95 % CI of two values: t(1) * |a - b| / 2
-        assert entry["ci95"]["delay_s"] == pytest.approx(12.706 * abs(delays[0] - delays[1]) / 2)
+        # 95 % CI of two values: t(0.975; 1 dof) * sd / sqrt(2) = tan(0.475 pi) * |a - b| / 2
+        t_1 = math.tan(0.475 * math.pi)
+        assert entry["ci95"]["delay_s"] == pytest.approx(t_1 * abs(delays[0] - delays[1]) / 2)
     baseline = json.loads(blessed["baseline"].read_text(encoding="utf-8"))
     assert baseline["sumo_version"] == report["sumo_version"]
     assert baseline["lightwatch_version"] == report["lightwatch_version"]
@@ -114,19 +121,39 @@ def test_gate_passes_against_a_baseline_blessed_from_the_same_code(
         assert metrics(read_summary(tmp_path, key)) == metrics(read_summary(blessed["out"], key))
 
 
-def test_gate_fails_and_names_the_metric_after_a_worse_setting(
+def test_a_changed_setting_is_a_mismatch_and_nothing_runs(
     blessed: dict[str, Path], tmp_path: Path
 ) -> None:
     suite = write_suite(tmp_path, count_extra="max_green_s = 5.0", fixed=False)
-    proc = lightwatch(
-        "bench", "--suite", suite, "--out", tmp_path / "out", "--compare", blessed["baseline"]
-    )
+    out = tmp_path / "out"
+    proc = lightwatch("bench", "--suite", suite, "--out", out, "--compare", blessed["baseline"])
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    error = proc.stderr.splitlines()[-1]
-    assert error.startswith("error: ") and "worse than the baseline" in error
-    assert "single/count delay_s" in error
-    assert "max_green_s None -> 5.0" in proc.stdout  # the changed setting is reported
-    assert "single/fixed is in the baseline but was not run" in proc.stdout
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "single/count settings differ from the baseline's: max_green_s None -> 5.0" in lines[0]
+    assert "in the baseline but not in this bench: single/fixed" in lines[0]
+    assert f"re-bless: lightwatch bench --suite {suite} --bless {blessed['baseline']}" in lines[0]
+    assert not out.exists()  # known before anything ran
+
+
+def test_other_seeds_are_a_mismatch(blessed: dict[str, Path], tmp_path: Path) -> None:
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(
+        blessed["suite"].read_text(encoding="utf-8").replace("seeds = [1, 2]", "seeds = [2, 3]")
+    )
+    proc = lightwatch(
+        "bench", "--suite", suite, "--out", tmp_path / "o", "--compare", blessed["baseline"]
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "seeds [2, 3] here, [1, 2] in the baseline" in proc.stderr.splitlines()[-1]
+    # the same seeds in another order are the same seeds
+    suite.write_text(
+        blessed["suite"].read_text(encoding="utf-8").replace("seeds = [1, 2]", "seeds = [2, 1]")
+    )
+    args = ("bench", "--suite", suite, "--out", blessed["out"], "--resume")
+    proc = lightwatch(*args, "--compare", blessed["baseline"])
+    assert proc.returncode == 0, proc.stderr
+    assert "gate passed: 6 metrics compared" in proc.stdout
 
 
 def doctored(blessed: dict[str, Path], tmp_path: Path, **top: Any) -> Path:
@@ -157,17 +184,59 @@ def test_gate_names_each_metric_worse_than_a_doctored_baseline(
     assert lightwatch(*args, "--compare", base, "--tolerance", "15%").returncode == 0
 
 
-def test_sumo_version_mismatch_asks_for_a_rebless_and_does_not_fail(
+def _patch_bumped(version: str) -> str:
+    major, minor, patch = [*version.split("."), "0", "0"][:3]
+    return f"{major}.{minor}.{int(patch) + 1}"
+
+
+def test_a_sumo_patch_release_is_compared_strictly(
     blessed: dict[str, Path], tmp_path: Path
 ) -> None:
-    base = doctored(blessed, tmp_path, sumo_version="0.0.1")
-    proc = lightwatch(
-        "bench", "--suite", blessed["suite"], "--out", blessed["out"], "--resume",
-        "--compare", base,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "baseline must be re-blessed" in proc.stderr
-    assert "SUMO 0.0.1" in proc.stderr
+    other = _patch_bumped(sumo_version())
+    base = doctored(blessed, tmp_path, sumo_version=other)
+    args = ("bench", "--suite", blessed["suite"], "--out", blessed["out"], "--resume")
+    proc = lightwatch(*args, "--compare", base)
+    assert proc.returncode == 1, proc.stderr  # the doctored metrics are still found
+    assert f"note: baseline blessed with SUMO {other}" in proc.stderr
+    assert "compared strictly" in proc.stderr
+    assert "single/count delay_s" in proc.stderr.splitlines()[-1]
+
+
+def test_another_sumo_release_fails_and_names_the_rebless_command(
+    blessed: dict[str, Path], tmp_path: Path
+) -> None:
+    major, minor = gate.sumo_release(sumo_version()) or (1, 0)
+    base = doctored(blessed, tmp_path, sumo_version=f"{major}.{minor + 1}.0")
+    args = ("bench", "--suite", blessed["suite"], "--out", blessed["out"], "--resume")
+    proc = lightwatch(*args, "--compare", base)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert f"SUMO {sumo_version()} here, {major}.{minor + 1}.0 in the baseline" in lines[0]
+    assert f"lightwatch bench --suite {blessed['suite']} --bless {base}" in lines[0]
+    assert "gate passed" not in proc.stdout
+
+
+def test_compare_with_nothing_to_compare_is_an_input_error(
+    blessed: dict[str, Path], tmp_path: Path
+) -> None:
+    skipped = tmp_path / "skipped.toml"
+    skipped.write_text(
+        'seeds = [1]\nskip_missing = true\n[[scenarios]]\npath = "absent/x.sumocfg"\n'
+        '[[controllers]]\nname = "count"\n',
+        encoding="utf-8",
+    )
+    proc = lightwatch("bench", "--suite", skipped, "--compare", blessed["baseline"])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("error: --compare: nothing to compare")
+    empty = tmp_path / "empty.json"
+    data = json.loads(blessed["baseline"].read_text(encoding="utf-8"))
+    empty.write_text(json.dumps({**data, "results": {}}), encoding="utf-8")
+    proc = lightwatch("bench", "--suite", blessed["suite"], "--compare", empty)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: --compare: baseline {empty} holds no results, nothing to compare"
+    ]
 
 
 def test_resume_runs_only_the_missing_runs(blessed: dict[str, Path], tmp_path: Path) -> None:
@@ -227,8 +296,8 @@ def test_resume_reruns_a_result_made_with_another_configuration(
     same, other = (
         [r for r in suite.runs if r.controller == c and r.seed == 1] for c in ("fixed", "count")
     )
-    assert bench._done(blessed["out"], same[0]) is not None
-    assert bench._done(blessed["out"], other[0]) is None
+    assert _done(blessed["out"], same[0]) is not None
+    assert _done(blessed["out"], other[0]) is None
 
 
 def test_dask_executor_equals_the_local_pool(blessed: dict[str, Path], tmp_path: Path) -> None:
@@ -251,6 +320,48 @@ def test_dask_executor_equals_the_local_pool(blessed: dict[str, Path], tmp_path:
         assert (tmp_path / "runs" / key / "queues.csv").read_bytes() == (
             blessed["out"] / "runs" / key / "queues.csv"
         ).read_bytes()
+
+
+def test_bench_records_a_failed_run_and_finishes_the_others(tmp_path: Path) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(
+        'seeds = [1]\nscenarios = ["single"]\ncontrollers = ["fixed", "count"]\n'
+        "[defaults]\nend_s = 120.0\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    (out / "runs" / "single").mkdir(parents=True)
+    (out / "runs" / "single" / "count").write_text("not a folder", encoding="utf-8")
+    proc = lightwatch("bench", "--suite", suite, "--out", out)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("error: 1 of 2 runs failed: single/count/seed1")
+    report = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert list(report["failed"]) == ["single/count/seed1"]
+    assert list(report["results"]["single"]) == ["fixed"]
+    assert (out / "runs" / "single" / "fixed" / "seed1" / "summary.json").is_file()
+
+
+def test_compare_records_a_failed_run_and_finishes_the_others(tmp_path: Path) -> None:
+    """``compare`` runs through the bench executor: a run that fails (here: its folder is
+    blocked by a file) is named at the end, exit 1, after the other runs finished."""
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / "count").write_text("not a folder", encoding="utf-8")
+    proc = lightwatch(
+        "compare", "--scenario", "single", "--controllers", "fixed,count", "--seeds", "1,2",
+        "--end", "120", "--out", out, "--jobs", "2",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith("error: 2 of 4 runs failed: single/count/seed1, single/count/seed2")
+    assert "is a file, not a folder" in error
+    data = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert set(data["controllers"]) == {"fixed"}
+    assert set(data["failed"]) == {"single/count/seed1", "single/count/seed2"}
+    for seed in (1, 2):
+        assert (out / "fixed" / f"seed{seed}" / "summary.json").is_file()
+    delays = [data["controllers"]["fixed"]["seeds"][k]["delay_s"] for k in ("1", "2")]
+    assert data["controllers"]["fixed"]["mean"]["delay_s"] == pytest.approx(sum(delays) / 2)
 
 
 # --- suite files and gate logic without SUMO runs -------------------------------------------
@@ -336,48 +447,105 @@ def test_committed_suites_load() -> None:
     ("text", "value"), [("2%", 0.02), ("0.5 %", 0.005), ("0.02", 0.02), ("0%", 0.0)]
 )
 def test_tolerance_parsing(text: str, value: float) -> None:
-    assert bench.parse_tolerance(text) == pytest.approx(value)
+    assert gate.parse_tolerance(text) == pytest.approx(value)
 
 
 @pytest.mark.parametrize("text", ["2", "abc", "-1%", ""])
 def test_bad_tolerances(text: str) -> None:
     with pytest.raises(InputError, match="tolerance"):
-        bench.parse_tolerance(text)
+        gate.parse_tolerance(text)
 
 
-def _report(delay: float, queue: float, veh_h: float) -> dict[str, Any]:
+def _report(
+    delay: float = 100.0,
+    queue: float = 2.0,
+    veh_h: float = 1000.0,
+    sumo: str = "1.28.0",
+    seeds: tuple[int, ...] = (1,),
+    settings: dict[str, Any] | None = None,
+    pairs: tuple[tuple[str, str], ...] = (("s", "c"),),
+) -> dict[str, Any]:
+    """A hand-made bench report: the same means and settings for every pair."""
     mean = {"delay_s": delay, "queue_mean_veh": queue, "throughput_veh_h": veh_h}
-    entry = {"n_seeds": 1, "mean": mean, "ci95": {}, "settings": {}, "seeds": {}}
+    results: dict[str, Any] = {}
+    for s, c in pairs:
+        results.setdefault(s, {})[c] = {
+            "n_seeds": len(seeds),
+            "mean": dict(mean),
+            "ci95": {},
+            "settings": dict(settings or {}),
+            "seeds": {},
+        }
     return {
         "suite": "t",
-        "seeds": [1],
+        "seeds": list(seeds),
         "lightwatch_version": "1",
-        "sumo_version": "1.28.0",
-        "results": {"s": {"c": entry}},
+        "sumo_version": sumo,
+        "results": results,
     }
 
 
 def test_compare_directions_and_tolerance() -> None:
-    base = bench.make_baseline(_report(100.0, 2.0, 1000.0))
-    same = bench.compare(_report(101.9, 2.039, 981.0), base, 0.02)
-    assert same.regressions == [] and same.rebless_needed is None
-    worse = bench.compare(_report(102.1, 1.0, 979.0), base, 0.02)
+    base = gate.make_baseline(_report(100.0, 2.0, 1000.0))
+    same = gate.compare(_report(101.9, 2.039, 981.0), base, 0.02)
+    assert same.regressions == [] and same.mismatches == [] and len(same.findings) == 3
+    worse = gate.compare(_report(102.1, 1.0, 979.0), base, 0.02)
     assert [f.metric for f in worse.regressions] == ["delay_s", "throughput_veh_h"]
-    better = bench.compare(_report(50.0, 0.0, 2000.0), base, 0.0)
+    better = gate.compare(_report(50.0, 0.0, 2000.0), base, 0.0)
     assert better.regressions == []
-    from_zero = bench.compare(
-        _report(100.0, 0.1, 1000.0), bench.make_baseline(_report(100, 0, 1000)), 0.5
+    from_zero = gate.compare(
+        _report(100.0, 0.1, 1000.0), gate.make_baseline(_report(100, 0, 1000)), 0.5
     )
     assert [f.metric for f in from_zero.regressions] == ["queue_mean_veh"]
 
 
+def test_a_patch_release_is_a_note_and_the_comparison_stays_strict() -> None:
+    base = gate.make_baseline(_report(sumo="1.28.0"))
+    result = gate.compare(_report(delay=110.0, sumo="1.28.1"), base, 0.02)
+    assert result.mismatches == []
+    assert result.notes and "1.28.0" in result.notes[0] and "1.28.1" in result.notes[0]
+    assert [f.metric for f in result.regressions] == ["delay_s"]
+    assert gate.compare(_report(sumo="1.28.0"), base, 0.02).notes == []
+
+
+@pytest.mark.parametrize(
+    ("changed", "phrase"),
+    [
+        ({"sumo": "1.29.0"}, "SUMO 1.29.0 here, 1.28.0 in the baseline"),
+        ({"sumo": "2.28.0"}, "SUMO 2.28.0 here"),
+        ({"sumo": "git-main"}, "SUMO git-main here"),
+        ({"seeds": (1, 3)}, "seeds [1, 3] here, [1, 2] in the baseline"),
+        (
+            {"settings": {"max_green_s": 30.0}},
+            "s/c settings differ from the baseline's: max_green_s None -> 30.0",
+        ),
+        ({"pairs": (("s", "c"), ("s", "d"))}, "not in the baseline: s/d"),
+        ({"pairs": (("t", "c"),)}, "in the baseline but not in this bench: s/c"),
+    ],
+)
+def test_what_differs_from_the_baseline_is_named(changed: dict[str, Any], phrase: str) -> None:
+    base = gate.make_baseline(_report(seeds=(1, 2)))
+    report = _report(**{"seeds": (1, 2), **changed})
+    found = gate.mismatches(report, base)
+    assert any(phrase in m for m in found), found
+    assert gate.compare(report, base, 0.02).mismatches == found
+
+
+def test_equal_runs_are_no_mismatch() -> None:
+    base = gate.make_baseline(_report(seeds=(1, 2), settings={"end_s": 300.0}))
+    # same seeds in another order; a key absent on one side equals its RunConfig default
+    report = _report(seeds=(2, 1), settings={"end_s": 300.0, "stuck_s": 300.0})
+    assert gate.mismatches(report, base) == []
+    assert gate.mismatches(_report(seeds=(2, 1), settings={"end_s": 301.0}), base) != []
+
+
 def test_baseline_missing_or_foreign_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="baseline not found"):
-        bench.load_baseline(tmp_path / "none.json")
+        gate.load_baseline(tmp_path / "none.json")
     other = tmp_path / "other.json"
     other.write_text('{"delay_s": 1}', encoding="utf-8")
     with pytest.raises(InputError, match="not a lightwatch bench baseline"):
-        bench.load_baseline(other)
+        gate.load_baseline(other)
     proc = lightwatch("bench", "--suite", tmp_path / "none.toml", "--compare", other)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

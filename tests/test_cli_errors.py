@@ -99,3 +99,23 @@ def test_the_same_options_run_when_valid(
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "summary.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ('controller = "count"\n', "unknown key 'controller' (nearest valid key: 'controllers')"),
+        ("min-green-s = 7.0\n", "unknown key 'min-green-s' (nearest valid key: 'min_green_s')"),
+        ("seeds = [1, 1]\n", "seeds repeat"),
+        ('controllers = "fixed,count"\nend_s = "late"\n', "end_s must be a number"),
+    ],
+    ids=["run-key", "flag-name", "repeated-seed", "wrong-type"],
+)
+def test_compare_rejects_a_bad_config_file(
+    body: str, mentions: str, tiny_tls_scenario: Path, tmp_path: Path, cli: Callable
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'scenario = "{tiny_tls_scenario}"\n' + body, encoding="utf-8")
+    out = tmp_path / "cmp"
+    proc = cli("compare", "--config", str(config), "--out", str(out))
+    check_bad_input(proc, out, mentions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tomllib
 from collections import defaultdict
 from pathlib import Path
@@ -129,11 +130,15 @@ def test_save_config_round_trip(tmp_path: Path) -> None:
     )
     assert first.returncode == 0, first.stderr
     data = tomllib.loads(cfg.read_text())
-    assert data["min-green-s"] == 7.0
+    # the keys are the run settings (RunConfig fields), as in bench suites
+    assert data["min_green_s"] == 7.0
     assert data["seed"] == 3
-    assert data["end"] == END_S and data["begin"] == 0.0  # window resolved from the scenario
-    assert data["param"] == {"extend_veh": 1.0}
+    assert data["end_s"] == END_S and data["begin_s"] == 0.0  # window resolved from the scenario
+    assert data["params"] == {"extend_veh": 1.0}
     assert "out" not in data
+    from sim.config import field_kinds
+
+    assert set(data) <= set(field_kinds())
     again = run_cli("run", "--config", str(cfg), "--out", str(tmp_path / "b"))
     assert again.returncode == 0, again.stderr
     assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
@@ -147,8 +152,8 @@ def test_save_config_round_trip(tmp_path: Path) -> None:
 def test_flags_override_config_and_unknown_keys_fail(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(
-        f'scenario = "{bundled_scenario("single")}"\nend = 60.0\nmin-green-s = 7.0\n'
-        "[param]\nextend_veh = 2.0\n"
+        f'scenario = "{bundled_scenario("single")}"\nend_s = 60.0\nmin_green_s = 7.0\n'
+        'sumo_args = ["--time-to-impatience", "200"]\n[params]\nextend_veh = 2.0\n'
     )
     saved = tmp_path / "saved.toml"
     res = run_cli(
@@ -164,35 +169,86 @@ def test_flags_override_config_and_unknown_keys_fail(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     data = tomllib.loads(saved.read_text())
-    assert data["min-green-s"] == 9.0 and data["param"] == {"extend_veh": 2.0}
+    assert data["min_green_s"] == 9.0 and data["params"] == {"extend_veh": 2.0}
+    assert data["sumo_args"] == ["--time-to-impatience", "200"]
     manifest = json.loads((tmp_path / "o" / "summary.json").read_text())["manifest"]
     assert manifest["timing"]["min_green_s"] == 9.0
     assert manifest["controller_params"]["extend_veh"] == 2.0
+    assert manifest["config"]["sumo_args"] == ["--time-to-impatience", "200"]
 
-    bad = tmp_path / "bad.toml"
-    bad.write_text(cfg.read_text().replace("end = 60.0", "end = 60.0\nmin-gren-s = 3"))
-    res = run_cli("run", "--config", str(bad))
+    # a misspelt key, and a file in the former flag-named schema: one line naming the nearest key
+    for line, nearest in (("min_gren_s = 3", "min_green_s"), ("max-green-s = 30", "max_green_s")):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(cfg.read_text().replace("end_s = 60.0", f"end_s = 60.0\n{line}"))
+        res = run_cli("run", "--config", str(bad))
+        assert res.returncode == 2
+        key = line.split()[0]
+        assert res.stderr.strip().splitlines() == [
+            f"error: {bad}: unknown key {key!r} (nearest valid key: {nearest!r})"
+        ]
+    wrong_type = tmp_path / "type.toml"
+    wrong_type.write_text('scenario = "single"\nmin_green_s = "seven"\n')
+    res = run_cli("run", "--config", str(wrong_type))
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        f"error: {bad}: unknown key(s) min-gren-s for 'lightwatch run'"
+        f"error: {wrong_type}: min_green_s must be a number, got 'seven'"
     ]
     broken = tmp_path / "broken.toml"
-    broken.write_text("end = = 1\n")
+    broken.write_text("end_s = = 1\n")
     res = run_cli("run", "--config", str(broken))
     assert res.returncode == 2 and res.stderr.startswith("error: ")
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_config_files_and_suites_share_keys_and_messages(tmp_path: Path) -> None:
+    """The same table is a valid --config file and a valid suite [defaults]; the same
+    misspelling gives the same message in both."""
+    from sim.bench.suite import load_suite
+    from sim.cli import run_cmd
+    from sim.config import load_config
+    from sim.errors import InputError
+
+    settings = 'end_s = 120.0\nmin_green_s = 7.0\ndetection_range_m = 80.0\nprofile = "peak"\n'
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(settings)
+    assert load_config(cfg, run_cmd) == {
+        "end_s": 120.0,
+        "min_green_s": 7.0,
+        "detection_range_m": 80.0,
+        "profile": "peak",
+    }
+    suite = tmp_path / "s.toml"
+    head = 'seeds = [1]\nscenarios = ["single"]\ncontrollers = ["count"]\n[defaults]\n'
+    suite.write_text(head + settings)
+    cfg_of_run = load_suite(suite).runs[0].config
+    assert (cfg_of_run.end_s, cfg_of_run.min_green_s) == (120.0, 7.0)
+    assert (cfg_of_run.detection_range_m, cfg_of_run.profile) == (80.0, "peak")
+
+    bad = "detection_rnge_m = 80.0\n"
+    cfg.write_text(bad)
+    suite.write_text(head + bad)
+    messages = []
+    for load in (lambda: load_config(cfg, run_cmd), lambda: load_suite(suite)):
+        with pytest.raises(InputError) as err:
+            load()
+        messages.append(str(err.value).split(": ", 1)[1])
+    assert messages[0].endswith(messages[1])
+    assert messages[0] == "unknown key 'detection_rnge_m' (nearest valid key: 'detection_range_m')"
+
+
 def test_compare_save_config_reads_back(tmp_path: Path) -> None:
     from sim.cli import compare_cmd
-    from sim.results import load_config
+    from sim.config import load_config
+    from sim.errors import InputError
 
     cfg = tmp_path / "cmp.toml"
     cfg.write_text('scenario = "single"\ncontrollers = ["fixed", "count"]\nseeds = [1, 2]\n')
     defaults = load_config(cfg, compare_cmd)
     assert defaults == {"scenario": "single", "controller_list": "fixed,count", "seeds": "1,2"}
     cfg.write_text('scenario = "single"\ncontroller = "count"\n')  # a run key, not compare's
-    with pytest.raises(Exception, match="unknown key"):
+    with pytest.raises(
+        InputError, match=re.escape("unknown key 'controller' (nearest valid key: 'controllers')")
+    ):
         load_config(cfg, compare_cmd)
 
 
