@@ -3,7 +3,7 @@
 Files of a run folder (``<out>/``):
     summary.json   contract metrics and the manifest (written by :mod:`sim.runner`)
     queues.csv     ``time_s,signal,approach,halting`` every ``--queue-interval-s`` (QueueRecorder)
-    signals.csv    ``time_s,signal,state,phase,stage``: one row per change of a signal's display
+    signals.csv    ``time_s,signal,state,phase,stage,ended``: one row per change of a display
     tripinfo.xml   SUMO's per-vehicle trip information (unfinished and undeparted vehicles too)
 With ``--format parquet`` the two tables are ``queues.parquet`` and ``signals.parquet`` (same
 columns; needs the optional ``pyarrow``). :func:`read_table` reads either.
@@ -15,6 +15,9 @@ columns; needs the optional ``pyarrow``). :func:`read_table` reads either.
     phase   local index of the green shown, or of the green being left during yellow/all-red
             (numbering of ``sim.layout``: the distinct greens of the program in program order)
     stage   0 green, 1 yellow, 2 all-red
+    ended   on the row where a signal leaves a green, why that green ended (``gap-out``,
+            ``max-out``, ``cut``, ``starvation``, ``fallback``; ``sim.timing.END_REASONS``);
+            empty otherwise, and always for signals SUMO times itself
 Signals that lightwatch drives are recorded from the timing kernel, only where ``changed`` is set.
 Signals SUMO times itself (``fixed``, SUMO's actuated programs) are read once per step with
 ``getRedYellowGreenState`` (one call per signal; with the ``traci`` backend through a
@@ -43,10 +46,11 @@ from numpy.typing import NDArray
 
 from sim.errors import InputError
 from sim.layout import GREEN_CHARS, YELLOW_CHARS, NetworkLayout
+from sim.timing import END_REASONS
 
 FORMATS = ("csv", "parquet")
 QUEUE_COLUMNS = ("time_s", "signal", "approach", "halting")
-SIGNAL_COLUMNS = ("time_s", "signal", "state", "phase", "stage")
+SIGNAL_COLUMNS = ("time_s", "signal", "state", "phase", "stage", "ended")
 NOT_SAVED = frozenset({"out", "gui", "config", "save_config", "plot"})
 
 
@@ -172,6 +176,7 @@ class SignalRecorder:
         self.state: list[str] = []
         self.phase: list[int] = []
         self.stage: list[int] = []
+        self.ended: list[str] = []  # why the green just left ended; "" on other rows
         self._last: list[str] = [""] * layout.n_signals
         self._green_of = {
             (int(layout.phase_signal[p]), st): p - int(layout.phase_ptr[layout.phase_signal[p]])
@@ -188,7 +193,9 @@ class SignalRecorder:
         for s in changed:
             s = int(s)
             st = timing.state_string(s)
-            self._add(time_s, s, st, int(timing.cur_p[s] - ptr[s]), int(timing.stage[s]))
+            phase = int(timing.cur_p[s] - ptr[s])
+            ended = END_REASONS[int(timing.end_reason[s])]
+            self._add(time_s, s, st, phase, int(timing.stage[s]), ended)
 
     def record_states(self, time_s: float, states: list[str]) -> None:
         """Signals SUMO times itself: ``states[s]`` is the string shown now, for every signal."""
@@ -204,12 +211,15 @@ class SignalRecorder:
                 self._last_green[s] = green
             self._add(time_s, s, st, int(self._last_green[s]), stage)
 
-    def _add(self, time_s: float, s: int, state: str, phase: int, stage: int) -> None:
+    def _add(
+        self, time_s: float, s: int, state: str, phase: int, stage: int, ended: str = ""
+    ) -> None:
         self.time_s.append(time_s)
         self.signal.append(s)
         self.state.append(state)
         self.phase.append(phase)
         self.stage.append(stage)
+        self.ended.append(ended)
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -225,6 +235,7 @@ class SignalRecorder:
                 "state": self.state,
                 "phase": self.phase,
                 "stage": self.stage,
+                "ended": self.ended,
             },
             fmt,
         )

@@ -431,6 +431,7 @@ def test_a_suspect_phase_is_on_recall_or_timed_like_the_fixed_plan(level: int) -
         n_phases=n,
         phase_ptr=np.array([0, n], dtype=np.int64),
         phase_signal=np.zeros(n, dtype=np.int64),
+        phase_states=("Grr", "rGr", "rrG"),
         needs_clearance=~np.eye(n, dtype=np.bool_),
         yellow_s=np.array([3.0]),
         all_red_s=np.array([0.0]),
