@@ -13,7 +13,8 @@ columns; needs the optional ``pyarrow``). :func:`read_table` reads either.
     signal  traffic light id
     state   SUMO state string (one character per controlled link)
     phase   local index of the green shown, or of the green being left during yellow/all-red
-            (numbering of ``sim.layout``: the distinct greens of the program in program order)
+            (numbering of ``sim.layout``: the distinct greens of the program in program order;
+            during the clearance of what SUMO showed at the start, the green it leads to)
     stage   0 green, 1 yellow, 2 all-red
     ended   on the row where a signal leaves a green, why that green ended (``gap-out``,
             ``max-out``, ``cut``, ``starvation``, ``fallback``; ``sim.timing.END_REASONS``);
