@@ -10,6 +10,7 @@ bound that holds with silent detectors, no zero yellow, why a green ended), has 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -98,12 +99,14 @@ def drive(
 
 
 def params(**kw: float) -> TimingParams:
+    """Min green 5 s, max green 20 s, starvation bound 120 s, unless given."""
     base = {"min_green_s": 5.0, "max_green_s": 20.0, "max_wait_s": 120.0}
-    return TimingParams(**(base | kw))  # type: ignore[arg-type]
+    return TimingParams(**(base | kw))
 
 
-def first_row(states: list[str], pred: object, start: int = 0) -> int:
-    return next(i for i in range(start, len(states)) if pred(states[i]))  # type: ignore[operator]
+def first_row(states: list[str], pred: Callable[[str], bool], start: int = 0) -> int:
+    """First row from ``start`` on whose state satisfies ``pred``."""
+    return next(i for i in range(start, len(states)) if pred(states[i]))
 
 
 # --------------------------------------------------------------------------------------------
