@@ -3,7 +3,7 @@
 Files of a run folder (``<out>/``):
     summary.json   contract metrics and the manifest (written by :mod:`sim.runner`)
     queues.csv     ``time_s,signal,approach,halting`` every ``--queue-interval-s`` (QueueRecorder)
-    signals.csv    ``time_s,signal,state,phase,stage``: one row per change of a signal's display
+    signals.csv    ``time_s,signal,state,phase,stage,ended``: one row per change of a display
     tripinfo.xml   SUMO's per-vehicle trip information (unfinished and undeparted vehicles too)
 With ``--format parquet`` the two tables are ``queues.parquet`` and ``signals.parquet`` (same
 columns; needs the optional ``pyarrow``). :func:`read_table` reads either.
@@ -13,8 +13,12 @@ columns; needs the optional ``pyarrow``). :func:`read_table` reads either.
     signal  traffic light id
     state   SUMO state string (one character per controlled link)
     phase   local index of the green shown, or of the green being left during yellow/all-red
-            (numbering of ``sim.layout``: the distinct greens of the program in program order)
+            (numbering of ``sim.layout``: the distinct greens of the program in program order;
+            during the clearance of what SUMO showed at the start, the green it leads to)
     stage   0 green, 1 yellow, 2 all-red
+    ended   on the row where a signal leaves a green, why that green ended (``gap-out``,
+            ``max-out``, ``cut``, ``starvation``, ``fallback``; ``sim.timing.END_REASONS``);
+            empty otherwise, and always for signals SUMO times itself
 Signals that lightwatch drives are recorded from the timing kernel, only where ``changed`` is set.
 Signals SUMO times itself (``fixed``, SUMO's actuated programs) are read once per step with
 ``getRedYellowGreenState`` (one call per signal; with the ``traci`` backend through a
@@ -36,10 +40,11 @@ from numpy.typing import NDArray
 
 from sim.errors import InputError
 from sim.layout import GREEN_CHARS, YELLOW_CHARS, NetworkLayout
+from sim.timing import END_REASONS
 
 FORMATS = ("csv", "parquet")
 QUEUE_COLUMNS = ("time_s", "signal", "approach", "halting")
-SIGNAL_COLUMNS = ("time_s", "signal", "state", "phase", "stage")
+SIGNAL_COLUMNS = ("time_s", "signal", "state", "phase", "stage", "ended")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,6 +169,7 @@ class SignalRecorder:
         self.state: list[str] = []
         self.phase: list[int] = []
         self.stage: list[int] = []
+        self.ended: list[str] = []  # why the green just left ended; "" on other rows
         self._last: list[str] = [""] * layout.n_signals
         self._green_of = {
             (int(layout.phase_signal[p]), st): p - int(layout.phase_ptr[layout.phase_signal[p]])
@@ -180,7 +186,9 @@ class SignalRecorder:
         for s in changed:
             s = int(s)
             st = timing.state_string(s)
-            self._add(time_s, s, st, int(timing.cur_p[s] - ptr[s]), int(timing.stage[s]))
+            phase = int(timing.cur_p[s] - ptr[s])
+            ended = END_REASONS[int(timing.end_reason[s])]
+            self._add(time_s, s, st, phase, int(timing.stage[s]), ended)
 
     def record_states(self, time_s: float, states: list[str]) -> None:
         """Signals SUMO times itself: ``states[s]`` is the string shown now, for every signal."""
@@ -196,12 +204,15 @@ class SignalRecorder:
                 self._last_green[s] = green
             self._add(time_s, s, st, int(self._last_green[s]), stage)
 
-    def _add(self, time_s: float, s: int, state: str, phase: int, stage: int) -> None:
+    def _add(
+        self, time_s: float, s: int, state: str, phase: int, stage: int, ended: str = ""
+    ) -> None:
         self.time_s.append(time_s)
         self.signal.append(s)
         self.state.append(state)
         self.phase.append(phase)
         self.stage.append(stage)
+        self.ended.append(ended)
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -217,6 +228,7 @@ class SignalRecorder:
                 "state": self.state,
                 "phase": self.phase,
                 "stage": self.stage,
+                "ended": self.ended,
             },
             fmt,
         )

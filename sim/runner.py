@@ -354,8 +354,10 @@ def _loop(
     rng = np.random.default_rng(cfg.seed)
     controller.reset(layout, rng)
     dt = backend.dt_s()
-    timing = Timing(layout, tparams, dt) if controller.drives_signals else None
+    shown = backend.signal_states(layout.signal_ids)  # timing starts from SUMO's display
+    timing = Timing(layout, tparams, dt, shown) if controller.drives_signals else None
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
+    true_demand = np.zeros(layout.n_phases, dtype=np.bool_)  # for the starvation bound only
     # reliability (sim/faults.py): failed detectors, their detection, gridlock, longest red wait
     faults = DetectorFaults(layout, cfg.fail_detectors, cfg.fail_seed, cfg.fail_mode)
     suspects = SuspectDetector(layout, cfg.effective_suspect_after_s(), dt)
@@ -405,7 +407,11 @@ def _loop(
                 sensed.near_veh,
                 demand,
             )
-            timing.step(request, demand)
+            halting = state.halting_veh  # true counts: a silent detector cannot starve a phase
+            phase_demand_kernel(
+                layout.phase_lane_ptr, layout.phase_lane_idx, halting, halting, true_demand
+            )
+            timing.step(request, demand, true_demand)
             backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
             signals.record(now, timing)
             worst_s = red_wait_kernel(

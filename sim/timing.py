@@ -3,24 +3,52 @@
 Controllers only *request* a green phase per signal; :func:`constrain_kernel` decides. Rules, per
 signal, evaluated once per simulation step of ``dt_s`` seconds:
 
+0. Start from what SUMO displays when lightwatch takes over (a RESCO window may start
+   mid-cycle): one of the signal's greens is kept; any other display first clears (yellow for
+   the links it shows green or yellow that the next green does not show green, then all-red),
+   then shows the first green keeping its green links green (else the signal's first green).
 1. A green is shown for at least ``min_green_s``; requests before that are ignored.
 2. Leaving green ``p`` for green ``q`` goes through yellow (``yellow_s``) and then all-red
    (``all_red_s``) when some link green in ``p`` is not green in ``q``
    (``layout.needs_clearance``); otherwise the switch is immediate. A clearance, once started,
-   always runs to its end and then shows ``q``; requests during it are ignored.
-3. Max green: a green that has lasted ``max_green_s`` ends as soon as another green of the signal
-   has demand (it then goes to the one that has waited longest); with no competing demand it rests.
+   always runs to its end and then shows ``q``; requests during it are ignored. Yellow is never
+   0 s: ``--yellow-s`` is at least :data:`MIN_YELLOW_S`; a program without yellow gets
+   ``sim.layout.DEFAULT_YELLOW_S``.
+3. Max green bounds how long a *movement* keeps its green while a conflicting one waits, not how
+   long one phase is shown. Each *timed link* (green in some but not every green of its signal;
+   free right turns, green in every green, are exempt) counts the seconds it has shown its
+   indication without interruption (``green_s``), through switches without clearance and
+   through clearances that keep it green. The indications are priority ``G`` and permissive
+   ``g``; a change between them starts a new count (a protected turn after its permissive green
+   is a phase with its own max green in signal practice). When the next green (the request, or
+   the current green) would keep a link that has shown its indication for ``max_green_s``
+   unchanged while another green that changes it (red, or the other kind) has sensed demand, the
+   signal goes instead to the longest-waiting such green; with no such demand it rests. Where all
+   links started with the green (the usual case) this is the classic rule minus greens that would
+   keep every link as it is. Each forced switch changes at least one overdue link, so while a
+   green that changes it has demand a timed link keeps its indication at most ``max_green_s``
+   plus one min green and one clearance per timed link of its signal.
 4. Starvation bound: a green phase whose lanes have had demand for ``max_wait_s`` without being
    served pre-empts the request at the next point where the current green may end (rule 1).
    Hence a phase with demand waits at most about
    ``max_wait_s + n_greens * (min_green_s + yellow_s + all_red_s)``.
+   This is the simulator's safety guarantee (the audit checks it against what really waited),
+   and it holds when sensing is wrong: its demand is the sensed *or* the true demand
+   (``true_demand``: a lane of the phase really holds a halting vehicle, from SUMO's true counts),
+   so a silent detector cannot starve its phase. Only this rule sees true demand (and the waiting
+   time ``wait_s`` it counts, which also orders the greens rule 3 may go to); controllers and
+   every other rule see sensed data only.
 
 A request of ``-1`` (or a phase that is not the signal's) means "keep the current green".
-Stages: 0 green, 1 yellow, 2 all-red.
+Stages: 0 green, 1 yellow, 2 all-red. ``end_reason``, set on the step a green is left (else 0),
+says why (:data:`END_REASONS`): 1 gap-out (the controller asked to switch and the green had no
+sensed demand), 2 max-out (rule 3), 3 cut (asked to switch although the green still had sensed
+demand), 4 starvation (rule 4), 5 fallback (:func:`fallback_kernel` changed the request).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,19 +56,38 @@ from numba import njit
 from numpy.typing import NDArray
 
 from sim.errors import InputError
-from sim.layout import NetworkLayout
+from sim.layout import DEFAULT_YELLOW_S, GREEN_CHARS, NetworkLayout
 
 GREEN, YELLOW, ALL_RED = 0, 1, 2
+GAP_OUT, MAX_OUT, CUT, STARVATION, FALLBACK = 1, 2, 3, 4, 5
+END_REASONS = ("", "gap-out", "max-out", "cut", "starvation", "fallback")  # by end_reason
+MIN_YELLOW_S = 3.0
+"""Shortest ``--yellow-s`` accepted: the minimum yellow change interval of traffic-engineering
+practice (MUTCD 4D.26: 3 to 6 s). A shorter yellow leaves drivers at speed unable to stop, and a
+zero yellow turns a green link straight to red."""
+KIND = {"G": 2, "g": 1}  # link indications max green tells apart (link_kinds)
 _EPS = 1e-9
+
+
+@njit(cache=True)
+def _restart_changed(
+    s: int, old: int, new: int, link_kind: NDArray[np.int8], green_s: NDArray[np.float64]
+) -> None:
+    """Green ``old`` -> ``new``: a link whose indication changes starts a new continuous green."""
+    for k in range(link_kind.shape[1]):
+        if link_kind[old, k] != link_kind[new, k]:
+            green_s[s, k] = 0.0
 
 
 @njit(cache=True)
 def constrain_kernel(
     request: NDArray[np.int64],  # [n_signals] global phase wanted, -1 keeps the current green
-    demand: NDArray[np.bool_],  # [n_phases] a phase's lanes hold or approach vehicles
+    demand: NDArray[np.bool_],  # [n_phases] sensed: a phase's lanes hold or approach vehicles
+    true_demand: NDArray[np.bool_],  # [n_phases] a lane of the phase really holds a halting veh
     dt_s: float,
     phase_ptr: NDArray[np.int64],  # [n_signals + 1]
     needs_clearance: NDArray[np.bool_],  # [n_phases, max_greens]
+    link_kind: NDArray[np.int8],  # [n_phases, max_links] timed link: 1 permissive g, 2 G; else 0
     min_green_s: NDArray[np.float64],  # [n_signals]
     max_green_s: NDArray[np.float64],  # [n_signals]
     yellow_s: NDArray[np.float64],  # [n_signals]
@@ -50,25 +97,37 @@ def constrain_kernel(
     next_p: NDArray[np.int64],  # [n_signals] in/out: target green during a clearance
     stage: NDArray[np.int8],  # [n_signals] in/out: 0 green, 1 yellow, 2 all-red
     t_stage_s: NDArray[np.float64],  # [n_signals] in/out: seconds the current stage has been shown
-    wait_s: NDArray[np.float64],  # [n_phases] in/out: seconds with demand while not served
+    wait_s: NDArray[np.float64],  # [n_phases] in/out: seconds with (true or sensed) demand unserved
+    green_s: NDArray[np.float64],  # [n_signals, max_links] in/out: seconds a timed link is green
     changed: NDArray[np.bool_],  # [n_signals] out: the signal's displayed state changed
+    end_reason: NDArray[np.int8],  # [n_signals] out: why a green was left this step (0: it wasn't)
 ) -> None:
     """Advance every signal by ``dt_s`` and apply requests under the safety rules (module doc)."""
+    n_links = link_kind.shape[1]
     for s in range(cur_p.shape[0]):
         changed[s] = False
+        end_reason[s] = 0
         t_stage_s[s] += dt_s
         lo = phase_ptr[s]
         hi = phase_ptr[s + 1]
+        # timed links green during the step just shown (a clearance keeps those green in both)
+        for k in range(n_links):
+            if link_kind[cur_p[s], k] > 0 and (stage[s] == GREEN or link_kind[next_p[s], k] > 0):
+                green_s[s, k] += dt_s
+            else:
+                green_s[s, k] = 0.0
         if stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - _EPS:
             if all_red_s[s] > 0.0:
                 stage[s] = ALL_RED
             else:
                 stage[s] = GREEN
+                _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
                 cur_p[s] = next_p[s]
             t_stage_s[s] = 0.0
             changed[s] = True
         elif stage[s] == ALL_RED and t_stage_s[s] >= all_red_s[s] - _EPS:
             stage[s] = GREEN
+            _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
             cur_p[s] = next_p[s]
             t_stage_s[s] = 0.0
             changed[s] = True
@@ -77,36 +136,61 @@ def constrain_kernel(
         for p in range(lo, hi):
             if stage[s] == GREEN and p == cur:
                 wait_s[p] = 0.0
-            elif demand[p]:
+            elif demand[p] or true_demand[p]:
                 wait_s[p] += dt_s
             else:
                 wait_s[p] = 0.0
 
         if stage[s] != GREEN or t_stage_s[s] < min_green_s[s] - _EPS:
             continue
-        target = request[s]
-        if target < lo or target >= hi:
-            target = cur
+        asked = request[s]
+        if asked < lo or asked >= hi:
+            asked = cur
+        target = asked
+        reason = 0
         starved = -1
         worst = -1.0
         for p in range(lo, hi):
-            if p != cur and demand[p] and wait_s[p] >= max_wait_s[s] - _EPS and wait_s[p] > worst:
+            if (
+                p != cur
+                and (demand[p] or true_demand[p])
+                and wait_s[p] >= max_wait_s[s] - _EPS
+                and wait_s[p] > worst
+            ):
                 starved = p
                 worst = wait_s[p]
         if starved >= 0:
             target = starved
-        elif target == cur and t_stage_s[s] >= max_green_s[s] - _EPS:
+            reason = STARVATION
+        else:
+            # max green: the target keeps an overdue link -> the longest-waiting green with
+            # sensed demand that changes the indication of one of those links
             longest = -1.0
             for p in range(lo, hi):
-                if p != cur and demand[p] and wait_s[p] > longest:
-                    target = p
-                    longest = wait_s[p]
+                if p == cur or not demand[p] or wait_s[p] <= longest:
+                    continue
+                for k in range(n_links):
+                    kind = link_kind[cur, k]
+                    if (
+                        kind > 0
+                        and link_kind[asked, k] == kind
+                        and green_s[s, k] >= max_green_s[s] - _EPS
+                        and link_kind[p, k] != kind
+                    ):
+                        target = p
+                        longest = wait_s[p]
+                        reason = MAX_OUT
+                        break
         if target == cur:
             continue
+        if target == asked:
+            reason = CUT if demand[cur] else GAP_OUT
+        end_reason[s] = reason
         if needs_clearance[cur, target - lo] and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
             next_p[s] = target
             stage[s] = YELLOW if yellow_s[s] > 0.0 else ALL_RED
         else:
+            _restart_changed(s, cur, target, link_kind, green_s)
             cur_p[s] = target
             next_p[s] = target
             wait_s[target] = 0.0
@@ -200,15 +284,59 @@ class TimingParams:
             )
         if self.max_wait_s <= 0:
             raise InputError(f"--max-wait-s must be positive, got {self.max_wait_s:g}")
-        for name, val in (("--yellow-s", self.yellow_s), ("--all-red-s", self.all_red_s)):
-            if val is not None and val < 0:
-                raise InputError(f"{name} must not be negative, got {val:g}")
+        if self.yellow_s is not None and not self.yellow_s >= MIN_YELLOW_S:
+            raise InputError(
+                f"--yellow-s must be at least {MIN_YELLOW_S:g} s (the shortest yellow change "
+                f"interval drivers can stop in), got {self.yellow_s:g}"
+            )
+        if self.all_red_s is not None and self.all_red_s < 0:
+            raise InputError(f"--all-red-s must not be negative, got {self.all_red_s:g}")
+
+
+def link_kinds(phase_states: Sequence[str], phase_ptr: NDArray[np.int64]) -> NDArray[np.int8]:
+    """``[n_phases, max_links]``: the indication of link ``k`` in green ``p`` for max green, 2
+    priority green ``G``, 1 permissive green ``g`` (yields); 0 red, and 0 for links green in
+    every green of the signal (free right turns, exempt from max green)."""
+    n_links = max((len(st) for st in phase_states), default=0)
+    kind = np.zeros((len(phase_states), max(n_links, 1)), dtype=np.int8)
+    for p, st in enumerate(phase_states):
+        kind[p, : len(st)] = [KIND.get(c, 0) for c in st]
+    for s in range(len(phase_ptr) - 1):
+        lo, hi = int(phase_ptr[s]), int(phase_ptr[s + 1])
+        kind[lo:hi, (kind[lo:hi] > 0).all(axis=0)] = 0
+    return kind
+
+
+def _opening_state(shown: str, target: str, stage: int) -> str:
+    """State shown during the opening clearance from SUMO's display ``shown`` to green
+    ``target``: links green in both stay green, other green or yellow links are yellow (stage 1)
+    or red (stage 2), the rest as shown (a red-yellow ``u`` is red)."""
+    ending = "y" if stage == YELLOW else "r"
+    out = []
+    for a, b in zip(shown, target, strict=True):
+        if a in GREEN_CHARS and b in GREEN_CHARS:
+            out.append(a)
+        elif a in GREEN_CHARS or a in "yY":
+            out.append(ending)
+        else:
+            out.append("r" if a == "u" else a)
+    return "".join(out)
 
 
 class Timing:
-    """Signal timing state of a run (arrays over all controlled signals) and its kernel."""
+    """Signal timing state of a run (arrays over all controlled signals) and its kernel.
 
-    def __init__(self, layout: NetworkLayout, params: TimingParams, dt_s: float) -> None:
+    ``initial_states`` [n_signals]: the SUMO state strings shown when lightwatch takes over (rule 0
+    of the module docstring); without them every signal starts in its first green.
+    """
+
+    def __init__(
+        self,
+        layout: NetworkLayout,
+        params: TimingParams,
+        dt_s: float,
+        initial_states: Sequence[str] | None = None,
+    ) -> None:
         params.validate()
         n = layout.n_signals
         self.layout = layout
@@ -216,18 +344,20 @@ class Timing:
         self.min_green_s = np.full(n, params.min_green_s)
         self.max_green_s = np.full(n, params.max_green_s)
         self.max_wait_s = np.full(n, params.max_wait_s)
-        self.yellow_s = (
-            layout.yellow_s.copy() if params.yellow_s is None else np.full(n, params.yellow_s)
-        )
+        program_yellow_s = np.where(layout.yellow_s > 0.0, layout.yellow_s, DEFAULT_YELLOW_S)
+        self.yellow_s = program_yellow_s if params.yellow_s is None else np.full(n, params.yellow_s)
         self.all_red_s = (
             layout.all_red_s.copy() if params.all_red_s is None else np.full(n, params.all_red_s)
         )
+        self.link_kind = link_kinds(layout.phase_states, layout.phase_ptr)
         self.cur_p = layout.phase_ptr[:-1].copy()
         self.next_p = self.cur_p.copy()
         self.stage = np.zeros(n, dtype=np.int8)
         self.t_stage_s = np.zeros(n)
         self.wait_s = np.zeros(layout.n_phases)
+        self.green_s = np.zeros((n, self.link_kind.shape[1]))  # seconds a timed link is green
         self.changed = np.ones(n, dtype=np.bool_)
+        self.end_reason = np.zeros(n, dtype=np.int8)  # why a green ended this step (END_REASONS)
         # fixed-time fallback for phases with failed detectors (fallback_kernel); the runner
         # sets suspect_phase each step
         self.suspect_phase = np.zeros(layout.n_phases, dtype=np.int8)  # 0 / 1 some / 2 all
@@ -238,13 +368,66 @@ class Timing:
         self.fixed_wait_s = cycle_s[layout.phase_signal] - layout.program_green_s
         self._request = np.zeros(n, dtype=np.int64)
         self._demand = np.zeros(layout.n_phases, dtype=np.bool_)
+        # opening clearance (rule 0): the display it starts from, and its timed links shown green
+        self.initial_states: tuple[str, ...] | None = None
+        self._opening = np.zeros(n, dtype=np.bool_)
+        self._start_green = np.zeros(self.green_s.shape, dtype=np.bool_)
+        if initial_states is not None:
+            self._start_from(initial_states)
 
-    def step(self, request: NDArray[np.int64], demand: NDArray[np.bool_]) -> None:
-        """Advance one step and apply ``request`` [n_signals]; sets ``changed`` [n_signals].
+    def _start_from(self, states: Sequence[str]) -> None:
+        """Rule 0: keep a displayed green, or clear the display into a green."""
+        lay = self.layout
+        if len(states) != lay.n_signals:
+            raise ValueError(f"initial_states has {len(states)} states for {lay.n_signals} signals")
+        self.initial_states = tuple(states)
+        for s, shown in enumerate(states):
+            greens = range(int(lay.phase_ptr[s]), int(lay.phase_ptr[s + 1]))
+            if len(shown) != len(lay.phase_states[greens.start]):
+                raise ValueError(f"initial state {shown!r} of signal {s} has the wrong length")
+            lit = [c in GREEN_CHARS for c in shown]
+            if shown in (lay.phase_states[p] for p in greens):
+                self.cur_p[s] = self.next_p[s] = lay.phase_states.index(shown, greens.start)
+                continue
+            keeps = [
+                p
+                for p in greens
+                if all(c in GREEN_CHARS for c, g in zip(lay.phase_states[p], lit, strict=True) if g)
+            ]
+            target = keeps[0] if keeps else greens.start
+            self.cur_p[s] = self.next_p[s] = target
+            tgt = lay.phase_states[target]
+            # links shown as they will be in the target keep their continuous green
+            self._start_green[s, : len(tgt)] = [
+                0 < KIND.get(a, 0) == KIND.get(b, 0) for a, b in zip(shown, tgt, strict=True)
+            ]
+            ending = any(
+                (a in GREEN_CHARS and b not in GREEN_CHARS) or a in "yY"
+                for a, b in zip(shown, tgt, strict=True)
+            )
+            if ending and self.yellow_s[s] > 0.0:
+                self.stage[s] = YELLOW
+            elif (ending or not any(lit)) and self.all_red_s[s] > 0.0:
+                self.stage[s] = ALL_RED
+            self._opening[s] = self.stage[s] != GREEN
 
-        Phases flagged in ``suspect_phase`` get the fixed-time fallback (:func:`fallback_kernel`).
+    def step(
+        self,
+        request: NDArray[np.int64],
+        demand: NDArray[np.bool_],
+        true_demand: NDArray[np.bool_] | None = None,
+    ) -> None:
+        """Advance one step and apply ``request`` [n_signals]; sets ``changed`` and
+        ``end_reason`` [n_signals].
+
+        ``demand`` [n_phases] is the sensed demand; ``true_demand`` [n_phases] (default: the
+        sensed one) whether a lane of the phase really holds a halting vehicle, used by the
+        starvation bound only (module docstring, rule 4). Phases flagged in ``suspect_phase`` get
+        the fixed-time fallback (:func:`fallback_kernel`).
         """
         lay = self.layout
+        if true_demand is None:
+            true_demand = demand
         fallback_kernel(
             request,
             demand,
@@ -261,14 +444,18 @@ class Timing:
             self._request,
             self._demand,
         )
-        if self.suspect_phase.any():
+        asked = request
+        fell_back = bool(self.suspect_phase.any())
+        if fell_back:
             request, demand = self._request, self._demand
         constrain_kernel(
             request,
             demand,
+            true_demand,
             self.dt_s,
             lay.phase_ptr,
             lay.needs_clearance,
+            self.link_kind,
             self.min_green_s,
             self.max_green_s,
             self.yellow_s,
@@ -279,14 +466,27 @@ class Timing:
             self.stage,
             self.t_stage_s,
             self.wait_s,
+            self.green_s,
             self.changed,
+            self.end_reason,
         )
+        if fell_back:
+            by_request = (self.end_reason == GAP_OUT) | (self.end_reason == CUT)
+            self.end_reason[by_request & (request != asked)] = FALLBACK
+        if self._opening.any():
+            done = self._opening & (self.stage == GREEN)
+            # links red during the opening clearance start their green now
+            self.green_s[done] *= self._start_green[done]
+            self._opening &= ~done
 
     def state_string(self, s: int) -> str:
         """SUMO state string signal ``s`` shows now."""
         st = int(self.stage[s])
         if st == GREEN:
             return self.layout.phase_states[self.cur_p[s]]
+        if self._opening[s] and self.initial_states is not None:
+            target = self.layout.phase_states[self.next_p[s]]
+            return _opening_state(self.initial_states[s], target, st)
         return self.layout.transition_state(int(self.cur_p[s]), int(self.next_p[s]), st)
 
 

@@ -34,9 +34,11 @@ EPS = 1e-9  # the kernels' tolerance when comparing elapsed times with limits
 def constrain_ref(
     request: NDArray[np.int64],
     demand: NDArray[np.bool_],
+    true_demand: NDArray[np.bool_],
     dt_s: float,
     phase_ptr: NDArray[np.int64],
     needs_clearance: NDArray[np.bool_],
+    link_kind: NDArray[np.int8],
     min_green_s: NDArray[np.float64],
     max_green_s: NDArray[np.float64],
     yellow_s: NDArray[np.float64],
@@ -47,13 +49,31 @@ def constrain_ref(
     stage: NDArray[np.int8],
     t_stage_s: NDArray[np.float64],
     wait_s: NDArray[np.float64],
+    green_s: NDArray[np.float64],
     changed: NDArray[np.bool_],
+    end_reason: NDArray[np.int8],
 ) -> None:
     """Twin of ``sim.timing.constrain_kernel``: advance every signal by ``dt_s`` (in place)."""
+    links = range(link_kind.shape[1])
+
+    def restart_changed(s: int, old: int, new: int) -> None:
+        for k in links:
+            if link_kind[old, k] != link_kind[new, k]:
+                green_s[s, k] = 0.0
+
     for s in range(len(cur_p)):
         own = range(int(phase_ptr[s]), int(phase_ptr[s + 1]))
         changed[s] = False
+        end_reason[s] = 0
         t_stage_s[s] += dt_s
+
+        # 0. a timed link's continuous indication grows while the display just shown kept it
+        #    (a clearance keeps the links green in both greens as they were)
+        for k in links:
+            shown = link_kind[cur_p[s], k] > 0 and (
+                stage[s] == GREEN or link_kind[next_p[s], k] > 0
+            )
+            green_s[s, k] = green_s[s, k] + dt_s if shown else 0.0
 
         # 1. a running clearance advances; it ends in the target green
         if stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - EPS:
@@ -61,20 +81,22 @@ def constrain_ref(
                 stage[s] = ALL_RED
             else:
                 stage[s] = GREEN
+                restart_changed(s, int(cur_p[s]), int(next_p[s]))
                 cur_p[s] = next_p[s]
             t_stage_s[s] = 0.0
             changed[s] = True
         elif stage[s] == ALL_RED and t_stage_s[s] >= all_red_s[s] - EPS:
             stage[s] = GREEN
+            restart_changed(s, int(cur_p[s]), int(next_p[s]))
             cur_p[s] = next_p[s]
             t_stage_s[s] = 0.0
             changed[s] = True
 
-        # 2. waiting time of every green: grows with demand unless it is the one shown
+        # 2. waiting time of every green: grows with true or sensed demand unless it is shown
         for p in own:
             if stage[s] == GREEN and p == cur_p[s]:
                 wait_s[p] = 0.0
-            elif demand[p]:
+            elif demand[p] or true_demand[p]:
                 wait_s[p] += dt_s
             else:
                 wait_s[p] = 0.0
@@ -83,17 +105,42 @@ def constrain_ref(
         if stage[s] != GREEN or t_stage_s[s] < min_green_s[s] - EPS:
             continue
         cur = int(cur_p[s])
-        target = int(request[s]) if int(request[s]) in own else cur
+        asked = int(request[s]) if int(request[s]) in own else cur
+        target = asked
+        reason = 0
 
-        # 4. starvation beats the request; max green beats "keep"
-        starved = [p for p in own if p != cur and demand[p] and wait_s[p] >= max_wait_s[s] - EPS]
-        waiting = [p for p in own if p != cur and demand[p]]
+        # 4. starvation (true or sensed demand) beats the request; then max green: if the target
+        #    keeps an overdue link as it is, the longest-waiting green with sensed demand that
+        #    changes one of those links
+        starved = [
+            p
+            for p in own
+            if p != cur and (demand[p] or true_demand[p]) and wait_s[p] >= max_wait_s[s] - EPS
+        ]
+        kept_overdue = [
+            k
+            for k in links
+            if link_kind[cur, k] > 0
+            and link_kind[asked, k] == link_kind[cur, k]
+            and green_s[s, k] >= max_green_s[s] - EPS
+        ]
+        rivals = [
+            p
+            for p in own
+            if p != cur
+            and demand[p]
+            and any(link_kind[p, k] != link_kind[cur, k] for k in kept_overdue)
+        ]
+        by_wait = {p: (float(wait_s[p]), -p) for p in own}
         if starved:
-            target = max(starved, key=lambda p: (wait_s[p], -p))
-        elif target == cur and t_stage_s[s] >= max_green_s[s] - EPS and waiting:
-            target = max(waiting, key=lambda p: (wait_s[p], -p))
+            target, reason = max(starved, key=by_wait.__getitem__), 4
+        elif rivals:
+            target, reason = max(rivals, key=by_wait.__getitem__), 2
         if target == cur:
             continue
+        if target == asked:
+            reason = 3 if demand[cur] else 1
+        end_reason[s] = reason
 
         # 5. switch, through yellow / all-red when some green link would turn red
         clear = bool(needs_clearance[cur, target - own.start])
@@ -101,6 +148,7 @@ def constrain_ref(
             next_p[s] = target
             stage[s] = YELLOW if yellow_s[s] > 0.0 else ALL_RED
         else:
+            restart_changed(s, cur, target)
             cur_p[s] = target
             next_p[s] = target
             wait_s[target] = 0.0
@@ -258,11 +306,14 @@ def count_ref(
 class SignalSet:
     """Signals with their green phases and timings, as the timing kernel sees them.
 
-    ``needs_clearance`` [n_phases, max_greens]; timing arrays [n_signals] in seconds.
+    ``links`` [n_phases, max_links]: link ``k`` of the phase's signal is 0 red, 1 permissive
+    green ``g``, 2 priority green ``G``; ``needs_clearance`` [n_phases, max_greens] and
+    ``link_kind`` [n_phases, max_links] follow from it as in ``sim.layout`` / ``sim.timing``;
+    timing arrays [n_signals] in seconds.
     """
 
     phase_ptr: NDArray[np.int64]
-    needs_clearance: NDArray[np.bool_]
+    links: NDArray[np.int8]
     min_green_s: NDArray[np.float64]
     max_green_s: NDArray[np.float64]
     yellow_s: NDArray[np.float64]
@@ -282,6 +333,38 @@ class SignalSet:
 
     def signal_of(self, p: int) -> int:
         return int(np.searchsorted(self.phase_ptr, p, side="right") - 1)
+
+    @property
+    def needs_clearance(self) -> NDArray[np.bool_]:
+        """Some link green in ``p`` is not green in local green ``j``."""
+        width = int(np.diff(self.phase_ptr).max())
+        out = np.zeros((self.n_phases, width), dtype=np.bool_)
+        for p in range(self.n_phases):
+            for j, q in enumerate(self.greens(self.signal_of(p))):
+                out[p, j] = bool(((self.links[p] > 0) & (self.links[q] == 0)).any())
+        return out
+
+    @property
+    def link_kind(self) -> NDArray[np.int8]:
+        """``links`` with the links green in every green of the signal set to 0 (exempt)."""
+        out = self.links.astype(np.int8)
+        for s in range(self.n_signals):
+            g = slice(self.greens(s).start, self.greens(s).stop)
+            out[g, (self.links[g] > 0).all(axis=0)] = 0
+        return out
+
+    def static(self) -> tuple[NDArray[np.int64] | NDArray[np.bool_] | NDArray[np.float64], ...]:
+        """The kernel's static arguments after ``dt_s``, in order."""
+        return (
+            self.phase_ptr,
+            self.needs_clearance,
+            self.link_kind,
+            self.min_green_s,
+            self.max_green_s,
+            self.yellow_s,
+            self.all_red_s,
+            self.max_wait_s,
+        )
 
     def clearance_steps(self, s: int, dt_s: float) -> tuple[int, int]:
         """Steps of yellow and of all-red a clearance of signal ``s`` lasts (0 when unset)."""
@@ -304,19 +387,24 @@ CLEARANCE_S = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 2.7])
 
 @st.composite
 def signal_sets(draw: st.DrawFn, max_signals: int = 4, max_greens: int = 6) -> SignalSet:
-    """Random signals with 1..``max_greens`` greens, random clearance needs and timings."""
+    """Random signals with 1..``max_greens`` greens over 1..6 links, each link red, ``g`` or
+    ``G`` per green (greens may overlap, nest, repeat, or share links green in every green),
+    and random timings."""
     n_sig = draw(st.integers(1, max_signals))
     counts = [draw(st.integers(1, max_greens)) for _ in range(n_sig)]
-    n_ph = sum(counts)
-    width = max(counts)
-    flat = draw(st.lists(st.booleans(), min_size=n_ph * width, max_size=n_ph * width))
-    needs = np.array(flat, dtype=np.bool_).reshape(n_ph, width)
+    n_links = [draw(st.integers(1, 6)) for _ in range(n_sig)]
+    rows = []
+    for n_g, n_l in zip(counts, n_links, strict=True):
+        for _ in range(n_g):
+            row = draw(st.lists(st.sampled_from([0, 0, 1, 2]), min_size=n_l, max_size=n_l))
+            rows.append(row + [0] * (max(n_links) - n_l))
+    links = np.array(rows, dtype=np.int8)
     min_g = np.array([draw(TIMES_S) for _ in range(n_sig)])
     max_g = min_g + np.array([draw(st.sampled_from([0.0, 1.0, 5.0, 10.0, 20.0])) for _ in counts])
     yellow = np.array([draw(CLEARANCE_S) for _ in range(n_sig)])
     all_red = np.array([draw(CLEARANCE_S) for _ in range(n_sig)])
     max_wait = np.array([draw(st.sampled_from([1.0, 5.0, 15.0, 30.0, 60.0])) for _ in counts])
-    return SignalSet(ptr_of(counts), needs, min_g, max_g, yellow, all_red, max_wait)
+    return SignalSet(ptr_of(counts), links, min_g, max_g, yellow, all_red, max_wait)
 
 
 @st.composite

@@ -284,6 +284,7 @@ def test_fallback_kernel_equals_twin(
         "t_stage_s": np.zeros(n),
         "wait_s": np.zeros(n_ph),
         "unserved_s": np.zeros(n_ph),
+        "green_s": np.zeros((n, sig.links.shape[1])),
     }
     if random_start:
         state["cur_p"], state["stage"] = random_greens(sig, rng)
@@ -297,6 +298,7 @@ def test_fallback_kernel_equals_twin(
     k_state, r_state = copies(state)
     timing = (
         sig.needs_clearance,
+        sig.link_kind,
         sig.min_green_s,
         sig.max_green_s,
         sig.yellow_s,
@@ -342,6 +344,7 @@ def test_fallback_kernel_equals_twin(
             constrain_kernel(
                 out["request_out"],
                 out["demand_out"],
+                out["demand_out"],
                 dt_s,
                 sig.phase_ptr,
                 *timing,
@@ -350,5 +353,7 @@ def test_fallback_kernel_equals_twin(
                 st_["stage"],
                 st_["t_stage_s"],
                 st_["wait_s"],
+                st_["green_s"],
                 np.zeros(n, dtype=np.bool_),
+                np.zeros(n, dtype=np.int8),
             )

@@ -367,12 +367,13 @@ def test_failed_detectors_change_the_count_controller_but_not_the_true_metrics_s
 
 def test_the_fallback_serves_phases_whose_detectors_all_failed(tmp_path: Path) -> None:
     """Without detection (suspect_after_s beyond the window) a phase whose lanes all went
-    silent waits far longer than the starvation bound; with it, it is served in time."""
+    silent is still served within the starvation bound, which counts true demand
+    (sim/timing.py, rule 4); with detection the fallback serves it better still."""
     blind = _summary(tmp_path, "blind", fail_detectors=0.5, fail_seed=1, suspect_after_s=1e5)
     seen = _summary(tmp_path, "seen", fail_detectors=0.5, fail_seed=1)
     assert blind["detectors_detected"] == 0
     assert seen["detectors_detected"] == blind["detectors_failed"]
-    assert blind["max_red_wait_s"] > bound_s(blind, 4)
+    assert blind["max_red_wait_s"] <= bound_s(blind, 4)
     assert seen["max_red_wait_s"] <= bound_s(seen, 4)
     assert seen["delay_s"] < blind["delay_s"]
 
@@ -431,6 +432,7 @@ def test_a_suspect_phase_is_on_recall_or_timed_like_the_fixed_plan(level: int) -
         n_phases=n,
         phase_ptr=np.array([0, n], dtype=np.int64),
         phase_signal=np.zeros(n, dtype=np.int64),
+        phase_states=("Grr", "rGr", "rrG"),
         needs_clearance=~np.eye(n, dtype=np.bool_),
         yellow_s=np.array([3.0]),
         all_red_s=np.array([0.0]),

@@ -67,7 +67,11 @@ def initial_state(sig: SignalSet, rng: np.random.Generator, random: bool) -> dic
         "stage": stage,
         "t_stage_s": t,
         "wait_s": rng.integers(0, 4, sig.n_phases) * 10.0 if random else np.zeros(sig.n_phases),
+        "green_s": rng.integers(0, 8, (n, sig.links.shape[1])) * 5.0 * (sig.link_kind[cur] > 0)
+        if random
+        else np.zeros((n, sig.links.shape[1])),
         "changed": np.ones(n, dtype=np.bool_),
+        "end_reason": np.zeros(n, dtype=np.int8),
     }
 
 
@@ -100,20 +104,15 @@ def test_constrain_kernel_equals_twin(
     k_state = initial_state(sig, rng, random_start)
     r_state = {k: v.copy() for k, v in k_state.items()}
     p_demand = rng.uniform(0.1, 0.9)
+    static = sig.static()
     for step in range(150):
         request = random_request(sig, rng)
         demand = rng.random(sig.n_phases) < p_demand
-        static = (
-            sig.phase_ptr,
-            sig.needs_clearance,
-            sig.min_green_s,
-            sig.max_green_s,
-            sig.yellow_s,
-            sig.all_red_s,
-            sig.max_wait_s,
+        true_demand = rng.random(sig.n_phases) < p_demand
+        constrain_kernel(request, demand, true_demand, dt_s, *static, *k_state.values())
+        constrain_ref(
+            request.copy(), demand.copy(), true_demand.copy(), dt_s, *static, *r_state.values()
         )
-        constrain_kernel(request, demand, dt_s, *static, *k_state.values())
-        constrain_ref(request.copy(), demand.copy(), dt_s, *static, *r_state.values())
         for key in k_state:
             np.testing.assert_array_equal(k_state[key], r_state[key], err_msg=f"{key} @{step}")
 

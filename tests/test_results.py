@@ -272,7 +272,7 @@ def test_parquet_tables(tmp_path: Path) -> None:
     q = read_table(tmp_path / "p" / "queues.parquet")
     s = read_table(tmp_path / "p" / "signals.parquet")
     assert list(q) == ["time_s", "signal", "approach", "halting"]
-    assert list(s) == ["time_s", "signal", "state", "phase", "stage"]
+    assert list(s) == ["time_s", "signal", "state", "phase", "stage", "ended"]
     assert len(q["time_s"]) > 0 and len(s["state"]) > 1
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert summary["manifest"]["config"]["format"] == "parquet"

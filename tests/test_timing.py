@@ -1,13 +1,16 @@
 """Property tests of the timing-safety kernel (``sim.timing.constrain_kernel``).
 
-Random signals (1–6 greens, random clearance needs, yellow / all-red including 0), random and
-adversarial request sequences, random demand, ``dt`` 1 s or 0.5 s. The kernel is driven the way
-the runner drives it; the displayed sequence (stage, green, target) after every step is checked
-against the rules in the module docstring of ``sim/timing.py``.
+Random signals (1–6 greens, each a random set of links, so greens overlap, nest and share links
+green in every green; yellow / all-red including 0), random and adversarial request sequences,
+random demand, ``dt`` 1 s or 0.5 s. The kernel is driven the way the runner drives it; the
+displayed sequence (stage, green, target) after every step is checked against the rules in the
+module docstring of ``sim/timing.py``. Hand-built cases of each rule are in
+``tests/test_timing_rules.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -36,7 +39,8 @@ class Trace:
     """What each signal showed. Row 0 is the start state, row k+1 the state after step k.
 
     ``stage``, ``cur``, ``nxt`` [n_steps + 1, n_signals]; ``t_stage_s`` likewise;
-    ``demand`` [n_steps, n_phases] and ``request`` [n_steps, n_signals] as given to step k.
+    ``demand`` [n_steps, n_phases] and ``request`` [n_steps, n_signals] as given to step k;
+    ``end_reason`` [n_steps + 1, n_signals] as set by step k (row 0 all 0).
     """
 
     stage: np.ndarray
@@ -45,6 +49,14 @@ class Trace:
     t_stage_s: np.ndarray
     demand: np.ndarray
     request: np.ndarray
+    end_reason: np.ndarray
+
+    def link_kind(self, sig: SignalSet, s: int, k: int) -> np.ndarray:
+        """[n_steps + 1] indication of timed link ``k`` of signal ``s`` (0 red, 1 ``g``,
+        2 ``G``); during a clearance the links green in both greens keep their indication."""
+        kind = sig.link_kind
+        cur, nxt, stage = self.cur[:, s], self.nxt[:, s], self.stage[:, s]
+        return np.where((stage == GREEN) | (kind[nxt, k] > 0), kind[cur, k], 0)
 
 
 def make_demand(sig: SignalSet, rng: np.random.Generator, n_steps: int) -> np.ndarray:
@@ -85,15 +97,26 @@ def make_requests(
     return out
 
 
-def simulate(sig: SignalSet, dt_s: float, request: np.ndarray, demand: np.ndarray) -> Trace:
-    """Drive the kernel from the runner's start state (first green of each signal, t = 0)."""
+def simulate(
+    sig: SignalSet,
+    dt_s: float,
+    request: np.ndarray,
+    demand: np.ndarray,
+    true_demand: np.ndarray | None = None,
+) -> Trace:
+    """Drive the kernel from the runner's start state (first green of each signal, t = 0).
+
+    ``true_demand`` [n_steps, n_phases] defaults to ``demand``."""
     n_steps, n = request.shape[0], sig.n_signals
+    true_demand = demand if true_demand is None else true_demand
     cur = sig.phase_ptr[:-1].copy()
     nxt = cur.copy()
     stage = np.zeros(n, dtype=np.int8)
     t = np.zeros(n)
     wait = np.zeros(sig.n_phases)
+    green_s = np.zeros((n, sig.links.shape[1]))
     changed = np.zeros(n, dtype=np.bool_)
+    reason = np.zeros(n, dtype=np.int8)
     tr = Trace(
         stage=np.zeros((n_steps + 1, n), dtype=np.int8),
         cur=np.zeros((n_steps + 1, n), dtype=np.int64),
@@ -101,28 +124,28 @@ def simulate(sig: SignalSet, dt_s: float, request: np.ndarray, demand: np.ndarra
         t_stage_s=np.zeros((n_steps + 1, n)),
         demand=demand,
         request=request,
+        end_reason=np.zeros((n_steps + 1, n), dtype=np.int8),
     )
     tr.cur[0], tr.nxt[0] = cur, nxt
+    static = sig.static()
     for k in range(n_steps):
         constrain_kernel(
             request[k],
             demand[k],
+            true_demand[k],
             dt_s,
-            sig.phase_ptr,
-            sig.needs_clearance,
-            sig.min_green_s,
-            sig.max_green_s,
-            sig.yellow_s,
-            sig.all_red_s,
-            sig.max_wait_s,
+            *static,
             cur,
             nxt,
             stage,
             t,
             wait,
+            green_s,
             changed,
+            reason,
         )
         tr.stage[k + 1], tr.cur[k + 1], tr.nxt[k + 1], tr.t_stage_s[k + 1] = stage, cur, nxt, t
+        tr.end_reason[k + 1] = reason
     return tr
 
 
@@ -190,29 +213,65 @@ def test_green_never_ends_before_min_green(case: tuple) -> None:
             assert n_rows * dt_s >= sig.min_green_s[s] - EPS, (s, p, first, n_rows)
 
 
+def no_starvation(sig: SignalSet) -> SignalSet:
+    """``sig`` with the starvation bound out of reach, so only max green forces switches."""
+    return dataclasses.replace(sig, max_wait_s=np.full(sig.n_signals, 1e9))
+
+
 @given(case=runs_st())
 @SETTINGS
-def test_green_ends_at_max_green_while_another_phase_has_demand(case: tuple) -> None:
+def test_a_link_at_max_green_changes_while_a_green_that_changes_it_waits(case: tuple) -> None:
+    """Rule 3 as a duration: from the row a timed link has shown its indication for max green
+    on, while a green that changes it keeps sensed demand, it changes within one min green and
+    one clearance per timed link of the signal (each forced switch changes an overdue link)."""
     sig, dt_s, tr, _ = case
+    sig = no_starvation(sig)
+    tr = simulate(sig, dt_s, tr.request, tr.demand)
+    n_steps = tr.demand.shape[0]
+    kind = sig.link_kind
     for s in range(sig.n_signals):
-        for p, first, n_rows in green_runs(tr, s):
-            # rows first .. first+n_rows-1 show p; step k moves row k to row k+1
-            for row in range(first, first + n_rows):
-                shown_s = (row - first + 1) * dt_s  # after the step leaving this row
-                if row >= tr.demand.shape[0] or shown_s < sig.max_green_s[s] - EPS:
-                    continue
-                rivals = [q for q in sig.greens(s) if q != p and tr.demand[row, q]]
-                if rivals:
-                    after = (tr.stage[row + 1, s], tr.cur[row + 1, s])
-                    assert after != (GREEN, p), (s, p, row, shown_s, rivals)
-            # the same rule as a duration: while rivals wait, at most max green (+1 step)
-            if first + n_rows <= tr.demand.shape[0]:
-                waited = [
-                    any(tr.demand[r, q] for q in sig.greens(s) if q != p)
-                    for r in range(first, first + n_rows)
-                ]
-                if all(waited):
-                    assert n_rows * dt_s <= sig.max_green_s[s] + dt_s + EPS
+        greens = list(sig.greens(s))
+        n_timed = int((kind[greens] > 0).any(axis=0).sum())
+        cycle_s = sig.min_green_s[s] + sig.yellow_s[s] + sig.all_red_s[s]
+        slack_s = n_timed * cycle_s + (3 * n_timed + 2) * dt_s
+        for k in range(kind.shape[1]):
+            shown = tr.link_kind(sig, s, k)
+            for first, n_rows in kind_runs(shown):
+                overdue = first + int(np.ceil((sig.max_green_s[s] - EPS) / dt_s))
+                contested = all(
+                    any(tr.demand[r, q] and kind[q, k] != shown[r] for q in greens)
+                    for r in range(overdue, min(first + n_rows, n_steps))
+                )
+                if contested and first + n_rows <= n_steps:
+                    assert (n_rows - 1) * dt_s <= sig.max_green_s[s] + slack_s + EPS, (
+                        s,
+                        k,
+                        first,
+                        n_rows,
+                    )
+
+
+def kind_runs(shown: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs of one non-zero indication: (first row, rows)."""
+    out: list[tuple[int, int]] = []
+    for row, v in enumerate(shown.tolist()):
+        if v and out and shown[out[-1][0]] == v and out[-1][0] + out[-1][1] == row:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        elif v:
+            out.append((row, 1))
+    return out
+
+
+@given(case=runs_st())
+@SETTINGS
+def test_without_competing_demand_the_green_rests_and_max_green_never_fires(case: tuple) -> None:
+    sig, dt_s, tr, _ = case
+    quiet = np.zeros_like(tr.demand)
+    keep = np.full_like(tr.request, -1)
+    again = simulate(no_starvation(sig), dt_s, keep, quiet)
+    assert (again.stage == GREEN).all()
+    assert (again.cur == sig.phase_ptr[:-1]).all()
+    assert (again.end_reason == 0).all()
 
 
 def starvation_bound_s(sig: SignalSet, s: int, dt_s: float) -> float:
@@ -258,7 +317,7 @@ def test_a_request_is_followed_when_the_rules_allow() -> None:
     ptr = np.array([0, 2], dtype=np.int64)
     sig = SignalSet(
         ptr,
-        np.array([[False, True], [True, False]]),
+        np.array([[True, False], [False, True]]),
         np.array([5.0]),
         np.array([30.0]),
         np.array([3.0]),
@@ -281,6 +340,9 @@ def test_a_request_is_followed_when_the_rules_allow() -> None:
         {"min_green_s": 0.0},
         {"max_wait_s": -5.0},
         {"yellow_s": -1.0},
+        {"yellow_s": 0.0},
+        {"yellow_s": 2.9},
+        {"yellow_s": float("nan")},
         {"all_red_s": -0.5},
     ],
 )
@@ -290,8 +352,8 @@ def test_invalid_timings_raise_input_error(kwargs: dict[str, float]) -> None:
     assert "\n" not in str(err.value)
 
 
-def test_zero_clearance_and_min_equal_max_are_valid() -> None:
-    TimingParams(min_green_s=10.0, max_green_s=10.0, yellow_s=0.0, all_red_s=0.0).validate()
+def test_shortest_yellow_zero_all_red_and_min_equal_max_are_valid() -> None:
+    TimingParams(min_green_s=10.0, max_green_s=10.0, yellow_s=3.0, all_red_s=0.0).validate()
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""Behaviour of the ``count`` controller's rules on a hand-built signal (``controllers/count.py``).
+
+One signal with three greens over four incoming lanes: green 0 serves lanes 0 and 1, green 1
+lane 2, green 2 lane 3 (a variant lets green 1 also serve lane 0). The kernels are called with
+hand-made arrays; each expected request follows from the rule in the module docstring of
+``controllers/count.py``. Defaults: min green 5 s, max green 60 s, ``extend_veh`` 0,
+``yield_ratio`` 2, ``yield_min_s`` 20 s; ``-1`` means "keep the current green".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from controllers.count import count_kernel
+from controllers.kernels import mask_blocked_lanes
+from sim.timing import ALL_RED, GREEN, YELLOW
+
+PHASE_PTR = np.array([0, 3], dtype=np.int64)
+LANES_OF = [[0, 1], [2], [3]]  # incoming lanes each green serves
+
+
+def decide(
+    need: list[float],
+    moving: list[int],
+    t_stage_s: float = 10.0,
+    stage: int = GREEN,
+    lanes_of: list[list[int]] | None = None,
+    extend_veh: float = 0.0,
+    yield_ratio: float = 2.0,
+    yield_min_s: float = 20.0,
+    max_green_s: float = 60.0,
+) -> int:
+    """The request of green 0's signal for lanes 0-3 with ``need`` vehicles (max of halting and
+    near) and ``moving`` vehicles in the gap range."""
+    rows = lanes_of or LANES_OF
+    ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    idx = np.array([x for r in rows for x in r], dtype=np.int64)
+    mark = np.zeros(len(need), dtype=np.bool_)
+    out = np.full(1, -7, dtype=np.int64)
+    count_kernel(
+        PHASE_PTR,
+        ptr,
+        idx,
+        np.array(need, dtype=np.float64),
+        np.array(moving, dtype=np.int32),
+        np.zeros(1, dtype=np.int64),  # green 0 is shown
+        np.array([stage], dtype=np.int8),
+        np.array([t_stage_s]),
+        np.array([5.0]),
+        np.array([max_green_s]),
+        extend_veh,
+        yield_ratio,
+        yield_min_s,
+        mark,
+        out,
+    )
+    assert not mark.any()  # the scratch array is left clean
+    return int(out[0])
+
+
+def test_the_green_holds_while_a_served_vehicle_moves() -> None:
+    assert decide([2, 0, 5, 0], [1, 0, 0, 0]) == -1
+    assert decide([2, 0, 5, 0], [0, 3, 0, 0]) == -1
+
+
+def test_the_green_gaps_out_when_no_served_vehicle_moves() -> None:
+    assert decide([2, 0, 5, 0], [0, 0, 4, 0]) == 1  # vehicles moving elsewhere do not hold it
+
+
+def test_extend_veh_is_the_number_of_moving_vehicles_that_no_longer_holds() -> None:
+    assert decide([0, 0, 5, 0], [2, 0, 0, 0], extend_veh=2.0) == 1
+    assert decide([0, 0, 5, 0], [3, 0, 0, 0], extend_veh=2.0) == -1
+
+
+def test_the_phase_releasing_the_most_vehicles_wins_and_an_empty_phase_is_skipped() -> None:
+    assert decide([0, 0, 0, 4], [0, 0, 0, 0]) == 2  # green 1 has nobody: skipped
+    assert decide([0, 0, 3, 4], [0, 0, 0, 0]) == 2
+    assert decide([0, 0, 5, 4], [0, 0, 0, 0]) == 1
+
+
+def test_a_tie_goes_to_the_lowest_index() -> None:
+    assert decide([0, 0, 4, 4], [0, 0, 0, 0]) == 1
+
+
+def test_only_vehicles_the_current_green_does_not_release_already_count() -> None:
+    overlap = [[0, 1], [0, 2], [3]]  # green 1 also serves lane 0, which is green now
+    assert decide([9, 0, 1, 2], [0, 0, 0, 0], lanes_of=overlap) == 2
+
+
+def test_with_no_competing_demand_the_green_rests() -> None:
+    assert decide([6, 3, 0, 0], [0, 0, 0, 0]) == -1
+    assert decide([6, 3, 0, 0], [0, 0, 0, 0], t_stage_s=500.0) == -1  # even past max green
+
+
+def test_max_green_ends_a_discharging_green() -> None:
+    assert decide([2, 0, 1, 0], [1, 0, 0, 0], t_stage_s=59.0) == -1
+    assert decide([2, 0, 1, 0], [1, 0, 0, 0], t_stage_s=60.0) == 1
+
+
+@pytest.mark.parametrize(("stage", "t_stage_s"), [(GREEN, 4.9), (YELLOW, 30.0), (ALL_RED, 30.0)])
+def test_nothing_is_asked_before_min_green_or_during_a_clearance(
+    stage: int, t_stage_s: float
+) -> None:
+    assert decide([0, 0, 5, 0], [0, 0, 0, 0], t_stage_s=t_stage_s, stage=stage) == -1
+
+
+@pytest.mark.parametrize(
+    ("need", "t_stage_s", "yield_ratio", "expected"),
+    [
+        ([2, 1, 7, 0], 20.0, 2.0, 1),  # 7 > 2 x 3 after 20 s: cut
+        ([2, 1, 7, 0], 19.0, 2.0, -1),  # too early
+        ([2, 1, 6, 0], 30.0, 2.0, -1),  # 6 is not more than 2 x 3
+        ([2, 1, 7, 0], 30.0, 0.0, -1),  # yield_ratio 0: the cut is off
+        ([0, 0, 1, 0], 20.0, 2.0, 1),  # the current green serves nobody waiting: 1 > 0
+    ],
+)
+def test_a_discharging_green_yields_to_a_much_longer_queue(
+    need: list[float], t_stage_s: float, yield_ratio: float, expected: int
+) -> None:
+    moving = [1, 0, 0, 0]  # green 0 is still discharging
+    assert decide(need, moving, t_stage_s=t_stage_s, yield_ratio=yield_ratio) == expected
+
+
+# --------------------------------------------------------------------------------------------
+# spillback guard: a lane whose every exit is full needs no green
+
+
+def blocked_need(
+    exit_queue_veh: list[int], exit_capacity_veh: list[float], need: list[float] | None = None
+) -> list[float]:
+    """Needs of lanes 0-3 and exits 4-5 after the mask: lane 2 leads only into exit 4; lane 3
+    into exits 4 and 5; lanes 0 and 1 into exit 5. By default every incoming lane needs 5."""
+    move_in = np.array([0, 1, 2, 3, 3], dtype=np.int64)
+    move_out = np.array([5, 5, 4, 4, 5], dtype=np.int64)
+    queue = np.array([5, 5, 5, 5, *exit_queue_veh], dtype=np.int32)
+    capacity = np.array([20.0] * 4 + exit_capacity_veh)
+    out = np.array(need if need is not None else [5.0] * 4 + [0.0, 0.0])
+    mask_blocked_lanes(move_in, move_out, queue, capacity, 0.8, np.zeros(6, dtype=np.int64), out)
+    return out.tolist()
+
+
+def test_a_lane_whose_only_exit_is_full_needs_nothing() -> None:
+    # exit 4 holds 10 vehicles: full at floor(0.8 x 10) = 8 halting
+    assert blocked_need([7, 0], [10.0, 10.0])[:4] == [5, 5, 5, 5]
+    assert blocked_need([8, 0], [10.0, 10.0])[:4] == [5, 5, 0, 5]  # lane 3 still has exit 5
+    assert blocked_need([8, 8], [10.0, 10.0])[:4] == [0, 0, 0, 0]
+
+
+def test_one_stopped_car_fills_a_short_connector() -> None:
+    assert blocked_need([1, 0], [1.2, 10.0])[:4] == [5, 5, 0, 5]
+
+
+def test_with_its_exit_full_the_longest_queue_is_skipped() -> None:
+    need = [5.0, 5.0, 9.0, 5.0, 0.0, 0.0]  # lane 2 would win with 9 vehicles
+    assert decide(need, [0] * 6) == 1
+    assert decide(blocked_need([8, 0], [10.0, 10.0], need), [0] * 6) == 2
