@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.audit_rules import CHECKS, EPS, Limits, Violation, queue_checks, walk_signal
-from sim.conflicts import GREEN, SignalNet, read_signals
+from sim.conflicts import SignalNet, is_green_state, read_signals
 from sim.errors import InputError, RunFailed
 from sim.results import find_table, read_table
 
@@ -213,9 +214,7 @@ def audit_run(run_dir: Path, net_file: Path | None = None) -> AuditReport:
         t_s = times[order]
         states = [str(cols["state"][i]) for i in order]
         sig = nets[sid]
-        observed = {
-            st for st in states if any(c in GREEN for c in st) and not any(c in "yYu" for c in st)
-        }
+        observed = {st for st in states if is_green_state(st)}
         lim = _limits(sig, None if sumo_timed else timing, max(len(sig.greens), len(observed)))
         found, green_since = walk_signal(sig, t_s, states, lim)
         report.violations += found
@@ -257,4 +256,4 @@ def audit_cmd(runs: tuple[Path, ...], net_file: Path | None) -> None:
     for rep in reports:
         click.echo(rep.line())
     if any(not rep.ok for rep in reports):
-        raise click.exceptions.Exit(1)
+        sys.exit(1)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.conflicts import GREEN, YELLOW, SignalNet
+from sim.conflicts import GREEN, YELLOW, SignalNet, is_green_state
 
 EPS = 1e-6
 _RED, _GREEN, _YELLOW = 0, 1, 2
@@ -61,6 +61,8 @@ class Violation:
     signal: str
     check: str  # one of CHECKS
     what: str
+    link: int = -1  # the link at fault (-1: an approach)
+    n_greens: int = 0  # max-green: distinct green states the link stayed green through
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,12 +322,14 @@ def queue_checks(
                 continue
             a = _waiting_foe(sig, k, st[k], green[r], halting[i], approaches, served, edge_links)
             if a >= 0:
+                r0 = int(np.searchsorted(times_s, gs[k] - EPS, side="left"))
+                n_greens = len({x for x in states[r0 : r + 1] if is_green_state(x)})
                 what = (
-                    f"{_name(sig, k)} green for {t - gs[k]:g} s and still one step later "
-                    f"(max green {lim.max_green_s:g} s) while approach {approaches[a]} had "
-                    f"{halting[i, a]:g} halting vehicles on red"
+                    f"{_name(sig, k)} green for {t - gs[k]:g} s through {n_greens} green "
+                    f"state(s) and still one step later (max green {lim.max_green_s:g} s) "
+                    f"while approach {approaches[a]} had {halting[i, a]:g} halting vehicles on red"
                 )
-                out.append(Violation(t, sig.signal_id, "max-green", what))
+                out.append(Violation(t, sig.signal_id, "max-green", what, k, n_greens))
                 max_green_found = True
                 break
     return out

@@ -42,6 +42,11 @@ GREEN = frozenset("Gg")
 YELLOW = frozenset("yY")
 
 
+def is_green_state(state: str) -> bool:
+    """A green state: some ``G``/``g`` and no ``y``/``Y``/``u``."""
+    return any(c in GREEN for c in state) and not any(c in "yYu" for c in state)
+
+
 @dataclass(frozen=True, slots=True)
 class Link:
     """One connection of a signal link: from-lane → to-lane at one junction request."""
@@ -268,13 +273,7 @@ def read_signals(net_file: Path) -> dict[str, SignalNet]:
                 if hits:
                     foe[k, m] = True
                     yields[k, m] = all(hits)
-        greens = tuple(
-            dict.fromkeys(
-                st
-                for _, st in phases
-                if any(c in GREEN for c in st) and not any(c in "yYu" for c in st)
-            )
-        )
+        greens = tuple(dict.fromkeys(st for _, st in phases if is_green_state(st)))
         green_any = np.zeros(n, dtype=np.bool_)
         green_all = np.ones(n, dtype=np.bool_) if greens else np.zeros(n, dtype=np.bool_)
         for st in greens:

@@ -37,6 +37,16 @@ CONTRACT_METRICS = (
 and ``manifest`` are promised too but are not reproducible metrics)."""
 
 
+@pytest.fixture(autouse=True, scope="session")
+def audit_every_run() -> Iterator[None]:
+    """Every run the test-suite makes audits its own folder (``sim/audit.py``): with
+    ``LIGHTWATCH_AUDIT=1`` ``run()`` fails (exit 1) when the signals broke a safety rule.
+    Set in the environment so that CLI runs in subprocesses inherit it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIGHTWATCH_AUDIT", "1")
+        yield
+
+
 def resco_dir(name: str) -> Path:
     """Folder of a RESCO scenario; skips the test where the data is not on this machine."""
     path = RESCO / name
