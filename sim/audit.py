@@ -51,7 +51,7 @@ class AuditReport:
     def line(self) -> str:
         """One line: the first violation in time, or what passed and what was skipped."""
         if self.violations:
-            v = min(self.violations, key=lambda v: (v.time_s, v.signal))
+            v = min(self.violations, key=lambda v: (v.time_s, CHECKS.index(v.check)))
             more = len(self.violations) - 1
             tail = f" (+{more} more)" if more else ""
             return (
