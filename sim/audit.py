@@ -228,7 +228,7 @@ def audit_run(run_dir: Path, net_file: Path | None = None) -> AuditReport:
 
 def audit_or_raise(run_dir: Path) -> AuditReport:
     """:func:`audit_run`, raising ``RunFailed`` with the report line on a violation."""
-    report = audit_run(run_dir)
+    report = audit_run(Path(run_dir).resolve())
     if not report.ok:
         raise RunFailed(f"safety audit: {report.line()}")
     return report

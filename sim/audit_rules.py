@@ -262,7 +262,7 @@ def queue_checks(
     interval_s: float,
     end_s: float,
 ) -> list[Violation]:
-    """Rules 4 (max green, first violation only) and 5 (starvation, first per approach).
+    """Rules 4 (max green, once per link and green) and 5 (starvation, once per wait).
 
     ``times_s`` [n_rows], ``states`` and ``green_since`` [n_rows, n_links] as for
     :func:`walk_signal`; ``sample_s`` [n_samples] sorted queue sample times [s]; ``halting``
@@ -289,8 +289,8 @@ def queue_checks(
     later = np.searchsorted(times_s, sample_s + step_s + EPS, side="right") - 1
     slack = interval_s + step_s
     run_from: dict[str, float | None] = dict.fromkeys(approaches)
-    starved: set[str] = set()
-    max_green_found = lim.max_green_s is None
+    starved_from: dict[str, float] = {}  # approach: start of the wait already reported
+    too_long: set[tuple[int, float]] = set()  # (link, green start) already reported
     for i, t in enumerate(sample_s.tolist()):
         r = int(rows[i])
         if r < 0:
@@ -301,24 +301,29 @@ def queue_checks(
                 continue
             start = t if run_from[e] is None else run_from[e]
             run_from[e] = start
-            if lim.bound_s is None or not served[e] or e in starved:
+            if lim.bound_s is None or not served[e]:
                 continue
             lr = int(last_row[e][r])
             served_until = t if lr == r else (float(times_s[lr + 1]) if lr >= 0 else -np.inf)
-            waited = t - max(start, served_until)
-            if waited > lim.bound_s + slack + EPS:
-                starved.add(e)
+            origin = max(start, served_until)
+            waited = t - origin
+            if waited > lim.bound_s + slack + EPS and starved_from.get(e) != origin:
+                starved_from[e] = origin
                 what = (
                     f"approach {e} had halting vehicles for {waited:g} s without a green "
                     f"(bound {lim.bound_s:g} s + {slack:g} s sampling)"
                 )
                 out.append(Violation(t, sig.signal_id, "starvation", what))
-        if max_green_found or t > end_s - step_s + EPS:
+        if lim.max_green_s is None or t > end_s - step_s + EPS:
             continue  # at the last sample the timing had no step left to act
         gs = green_since[r]
         st = states[r].ljust(n, "r")
         for k in np.flatnonzero(green[r] & ~sig.permanent).tolist():
-            if t - gs[k] < lim.max_green_s - EPS or green_since[int(later[i]), k] != gs[k]:
+            if (
+                t - gs[k] < lim.max_green_s - EPS
+                or green_since[int(later[i]), k] != gs[k]
+                or (k, gs[k]) in too_long
+            ):
                 continue
             a = _waiting_foe(sig, k, st[k], green[r], halting[i], approaches, served, edge_links)
             if a >= 0:
@@ -330,6 +335,5 @@ def queue_checks(
                     f"while approach {approaches[a]} had {halting[i, a]:g} halting vehicles on red"
                 )
                 out.append(Violation(t, sig.signal_id, "max-green", what, k, n_greens))
-                max_green_found = True
-                break
+                too_long.add((k, gs[k]))
     return out
