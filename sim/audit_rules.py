@@ -15,12 +15,15 @@ shown from its row's time until the next row of that signal):
               way by the matrix, and two links neither of which gives way are a conflict.
 2. yellow     A vehicle link leaving green shows yellow for at least the yellow time before red
               (green straight to red is a violation unless the yellow time is 0).
-   clearance  A link turning green (or ``g`` → ``G``, when it stops giving way) must not meet a
-              conflicting foe (as in 1, judged with the foe's last green) that still shows yellow,
-              or that turned red less than the all-red time before. A pedestrian crossing shows no
-              yellow in SUMO (its change interval is the red it shows while the foes are still
-              held), so a foe of a crossing may turn green only yellow + all-red after the
-              crossing's green ended.
+   clearance  A link turning green (or ``g`` → ``G``) without giving way to a foe must find
+              that foe through its change interval: not yellow, red for at least the all-red
+              time, and not green from before, unless both are green at once (rule 1). A foe
+              that was green before and only gives way from now (a protected turn going from
+              ``G`` to permissive ``g`` as the opposing stream starts) had no change interval:
+              the standard asks for a yellow before a protected movement turns permissive. A
+              pedestrian crossing shows no yellow in SUMO (its change interval is the red it
+              shows while the foes are still held), so a foe of a crossing may turn green only
+              yellow + all-red after the crossing's green ended.
 3. min green  A link's green (``G``/``g`` without interruption) lasts at least ``min_green_s``;
               a green still shown at the end of the window is not judged.
 4. max green  A link green for ``max_green_s`` or longer at a ``queues.csv`` sample ``t`` and
@@ -63,6 +66,7 @@ class Violation:
     what: str
     link: int = -1  # the link at fault (-1: an approach)
     n_greens: int = 0  # max-green: distinct green states the link stayed green through
+    cause: str = ""  # "lost-priority": a foe green before gives way only from the start on
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +120,8 @@ def walk_signal(
     cache: dict[str, tuple[int, int] | None] = {}
     sid = sig.signal_id
 
-    def add(t: float, check: str, what: str) -> None:
-        out.append(Violation(t, sid, check, what))
+    def add(t: float, check: str, what: str, cause: str = "") -> None:
+        out.append(Violation(t, sid, check, what, cause=cause))
 
     for r, (t, st) in enumerate(zip(times_s.tolist(), states, strict=True)):
         st = st.ljust(n, "r")
@@ -182,10 +186,20 @@ def walk_signal(
             for b in np.flatnonzero(sig.foe[k]).tolist():
                 if only_yielded and not sig.yields[k, b]:
                     continue
-                if (ck == "g" and sig.yields[k, b]) or cls[b] == _GREEN:
-                    continue  # gives way, or both green: rule 1
-                lg = last_green[b]
-                if lg is None or (lg == "g" and sig.yields[b, k]):
+                if ck == "g" and sig.yields[k, b]:
+                    continue  # k gives way to b
+                if cls[b] == _GREEN:
+                    if char[b] == "g" and sig.yields[b, k] and since[b] < t - EPS:
+                        add(
+                            t,
+                            "clearance",
+                            f"{_name(sig, k)} turned green while the conflicting "
+                            f"{_name(sig, b)}, green since {since[b]:g} s, gives way to it "
+                            "only from now, with no change interval",
+                            cause="lost-priority",
+                        )
+                    continue  # otherwise both green at once: rule 1
+                if last_green[b] is None:
                     continue
                 if sig.crossing[b]:
                     need, gap = lim.yellow_s + lim.all_red_s, t - green_end[b]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,8 +20,9 @@ import pytest
 from sim.sumo_home import sumo_binary, sumo_home
 
 REPO = Path(__file__).resolve().parents[1]
-RESCO = REPO.parent / "shared" / "scenarios" / "resco"
-"""Real-world RESCO scenarios, read-only, referenced by path (never copied into the repo)."""
+RESCO = Path(os.environ.get("LIGHTWATCH_RESCO", REPO.parent / "shared" / "scenarios" / "resco"))
+"""Real-world RESCO scenarios, read-only, referenced by path (never copied into the repo);
+``LIGHTWATCH_RESCO`` points elsewhere (e.g. from a checkout that is not beside ``shared/``)."""
 
 
 CONTRACT_METRICS = (
@@ -54,6 +56,8 @@ KNOWN_AUDIT_GAPS = {
     "approach waits (the timing kernel counts max green per green, not per movement)",
     "sensing": "the timing kernel acts on sensed demand: with detectors that miss or freeze, a "
     "green outlasts max green or a queue waits past the starvation bound",
+    "permissive": "a protected turn turns permissive (G to g) as its opposing stream starts, with "
+    "no change interval: the timing kernel switches without clearance when no link loses green",
 }
 """Timing-kernel gaps the audit finds on the current code. A test that fails only because the
 audit found these is reported as an xfail naming them; remove an entry once its fix is merged."""
@@ -78,6 +82,8 @@ def known_audit_gaps(run_dir: Path) -> set[str] | None:
             gaps.add("shared")
         elif "sensing" in KNOWN_AUDIT_GAPS and v.check in ("max-green", "starvation") and missed:
             gaps.add("sensing")
+        elif "permissive" in KNOWN_AUDIT_GAPS and v.cause == "lost-priority":
+            gaps.add("permissive")
         else:
             return None
     return gaps

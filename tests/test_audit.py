@@ -211,6 +211,18 @@ def test_all_red_and_green_into_a_yellow_foe(cross: SignalNet) -> None:
     assert "showed yellow" in found[0].what
 
 
+def test_protected_turn_turning_permissive_needs_a_change_interval(cross: SignalNet) -> None:
+    """A left turn shown ``G`` (protected) that drops to ``g`` as the opposing straight starts
+    had no change interval; starting both together after a clearance is fine."""
+    sn, n_left = link(cross, "SC", "CN"), link(cross, "NC", "CE")
+    lim = Limits(yellow_s=3.0, all_red_s=0.0)
+    protected, both = state(cross, {n_left: "G"}), state(cross, {sn: "G", n_left: "g"})
+    found = walk(cross, [(0.0, protected), (20.0, both)], lim)
+    assert [(v.time_s, v.check, v.cause) for v in found] == [(20.0, "clearance", "lost-priority")]
+    cleared = [(0.0, protected), (20.0, state(cross, {n_left: "y"})), (23.0, both)]
+    assert walk(cross, cleared, lim) == []
+
+
 def test_crossing_clearance_without_yellow(cross: SignalNet) -> None:
     """A crossing goes from green to red without yellow (as in SUMO); its foes wait yellow +
     all-red from the end of its green."""
@@ -344,13 +356,20 @@ def test_unsafe_own_program_fails_the_run_when_audited(cross_net: Path, tmp_path
     routes = str(cross_net.with_name("cross.rou.xml"))
     args = ["run", "--net-file", str(net), "--route-files", routes, "--controller", "fixed",
             "--end", "120"]  # fmt: skip
-    audited = lightwatch(*args, "--out", str(tmp_path / "audited"), audit=True)
-    assert audited.returncode == 1
-    assert "safety audit: FAIL" in audited.stderr and "signal C at 43 s" in audited.stderr
     plain = lightwatch(*args, "--out", str(tmp_path / "plain"))
     assert plain.returncode == 0, plain.stderr
+    rows = read_csv(tmp_path / "plain" / "signals.csv")
+    t_yellow = next(float(r["time_s"]) for r in rows if r["state"] == "yyyrrryyyrrrrrrr")
     proc = lightwatch("audit", str(tmp_path / "plain"))
-    assert proc.returncode == 1 and "yellow for only 1 s (yellow 3 s) [yellow]" in proc.stdout
+    assert proc.returncode == 1
+    assert f"signal C at {t_yellow + 1:g} s:" in proc.stdout
+    assert "yellow for only 1 s (yellow 3 s) [yellow]" in proc.stdout
+    audited = lightwatch(*args, "--out", str(tmp_path / "audited"), audit=True)
+    assert audited.returncode == 1
+    assert f"error: safety audit: FAIL {tmp_path / 'audited'}: signal C at {t_yellow + 1:g} s:" in (
+        audited.stderr
+    )
+    assert (tmp_path / "audited" / "summary.json").is_file()  # the results stay for inspection
 
 
 # ---------------------------------------------------------------------------------------------
