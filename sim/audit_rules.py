@@ -180,7 +180,7 @@ def walk_signal(
             else:
                 if new == _GREEN:
                     starts.append((k, False))
-                since[k] = t if new != _RED else since[k]
+                since[k] = t if new == _GREEN else np.nan  # a yellow after red is not judged
         for k, only_yielded in starts:
             ck = char[k]
             for b in np.flatnonzero(sig.foe[k]).tolist():

@@ -501,7 +501,20 @@ def test_two_conflicting_greens_fail(count_run: Path, tmp_path: Path) -> None:
 
 def test_a_green_below_min_green_fails(count_run: Path, tmp_path: Path) -> None:
     out, rows = tampered(count_run, tmp_path)
-    i, j = _later_rows(rows, "0")[0]
+
+    def greens(r: dict[str, str]) -> set[int]:
+        return {k for k, c in enumerate(r["state"]) if c in "Gg"}
+
+    prev: dict[str, dict[str, str]] = {}
+    pick = None
+    for i, j in _later_rows(rows, "0"):
+        before = prev.get(rows[i]["signal"])
+        if before is not None and (greens(rows[i]) - greens(before)) - greens(rows[j]):
+            pick = (i, j)  # some link turns green at row i and leaves green at row j
+            break
+        prev[rows[i]["signal"]] = rows[i]
+    assert pick is not None
+    i, j = pick
     t_cut = float(rows[i]["time_s"]) + 2.0  # min green is 5 s
     assert float(rows[j]["time_s"]) > t_cut
     rows[j]["time_s"] = f"{t_cut:g}"
