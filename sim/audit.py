@@ -37,6 +37,8 @@ ENV_VAR = "LIGHTWATCH_AUDIT"
 
 @dataclass
 class AuditReport:
+    """What the audit of one run folder found."""
+
     run_dir: Path
     controller: str
     sumo_timed: bool
