@@ -65,7 +65,7 @@ class Violation:
     check: str  # one of CHECKS
     what: str
     link: int = -1  # the link at fault (-1: an approach)
-    n_greens: int = 0  # max-green: distinct green states the link stayed green through
+    n_greens: int = 0  # max-green: distinct green states shown during the link's green
     cause: str = ""  # "lost-priority": a foe green before gives way only from the start on
 
 
@@ -342,10 +342,13 @@ def queue_checks(
             a = _waiting_foe(sig, k, st[k], green[r], halting[i], approaches, served, edge_links)
             if a >= 0:
                 r0 = int(np.searchsorted(times_s, gs[k] - EPS, side="left"))
-                n_greens = len({x for x in states[r0 : r + 1] if is_green_state(x)})
+                r1 = r + 1  # first row after this green of link k
+                while r1 < n_rows and green_since[r1, k] == gs[k]:
+                    r1 += 1
+                n_greens = len({x for x in states[r0:r1] if is_green_state(x)})
                 what = (
-                    f"{_name(sig, k)} green for {t - gs[k]:g} s through {n_greens} green "
-                    f"state(s) and still one step later (max green {lim.max_green_s:g} s) "
+                    f"{_name(sig, k)} green for {t - gs[k]:g} s (a green through {n_greens} "
+                    f"green state(s)) and still one step later (max green {lim.max_green_s:g} s) "
                     f"while approach {approaches[a]} had {halting[i, a]:g} halting vehicles on red"
                 )
                 out.append(Violation(t, sig.signal_id, "max-green", what, k, n_greens))
