@@ -440,6 +440,10 @@ def networks_cmd() -> None:
 cli.add_command(bench_cmd)
 cli.add_command(plot_cmd)
 
+from sim.audit import audit_cmd  # noqa: E402  (lightwatch audit RUN...)
+
+cli.add_command(audit_cmd)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, exit 2 for bad input, 1 for failed runs."""

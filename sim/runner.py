@@ -330,6 +330,10 @@ def run(
     summary["manifest"] = manifest(cfg, scenario, controller, tparams, backend.name)
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _finish_out(tmp, out)
+    from sim.audit import audit_or_raise, audit_requested  # LIGHTWATCH_AUDIT=1: audit the run
+
+    if audit_requested():
+        audit_or_raise(out)
     return RunResult(summary=summary, out_dir=out.resolve())
 
 
