@@ -411,7 +411,7 @@ def _loop(
                 sensed.near_veh,
                 demand,
             )
-            halting = state.halting_veh  # true counts: a silent detector cannot starve a phase
+            halting = truth.halting_veh  # true counts: a silent detector cannot starve a phase
             phase_demand_kernel(
                 layout.phase_lane_ptr, layout.phase_lane_idx, halting, halting, true_demand
             )
