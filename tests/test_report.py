@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import resco_dir
 
 from sim.errors import InputError
 from sim.plots import collect_runs, group_runs
@@ -188,13 +189,13 @@ def test_fixed_plan_timing_is_the_plan(one_signal: dict[str, Any], report: dict[
         assert int(r["n_unknown"]) == int(r["n_skipped"]) == 0
 
 
-def _green_time_from_signals(run_dir: Path) -> dict[str, float]:
+def _green_time_from_signals(run_dir: Path, end_s: float = END_S) -> dict[str, float]:
     """Total time of stage-0 rows per signal, read straight from ``signals.csv``."""
     rows = _rows(run_dir / "signals.csv")
     total: dict[str, float] = {}
     for sig in {r["signal"] for r in rows}:
         mine = [r for r in rows if r["signal"] == sig]
-        times = [float(r["time_s"]) for r in mine] + [END_S]
+        times = [float(r["time_s"]) for r in mine] + [end_s]
         total[sig] = sum(
             b - a for r, a, b in zip(mine, times, times[1:], strict=False) if r["stage"] == "0"
         )
@@ -411,3 +412,52 @@ def test_greens_of_without_ended_column_fixed_plan_is_timed(one_signal: dict[str
     assert {g.ended for g in greens} == {"timed"}
     expected = [GREEN_S + PLAN_START_S] + [GREEN_S] * (len(greens) - 1)
     assert [round(g.length_s, 6) for g in greens] == expected
+
+
+def test_bench_output_gets_one_report_per_scenario(
+    one_signal: dict[str, Any], tmp_path: Path
+) -> None:
+    import shutil
+
+    for scenario in ("one", "again"):
+        for ctl, run_dir in one_signal["runs"].items():
+            shutil.copytree(run_dir, tmp_path / "bench" / "runs" / scenario / ctl / "seed1")
+    index = write_report([tmp_path / "bench"], tmp_path / "out")
+    assert index.name == "index.html"
+    text = index.read_text(encoding="utf-8")
+    for scenario in ("one", "again"):
+        assert f'href="{scenario}/report.html"' in text
+        assert (tmp_path / "out" / scenario / "timing.csv").exists()
+    assert not re.search(r"https?://", text)
+
+
+@pytest.mark.parametrize("name", ["cologne1", "arterial4x4"])
+def test_resco_map_report_has_a_los_everywhere(name: str, tmp_path: Path) -> None:
+    """A real map from its own .sumocfg: 300 s, two controllers, every approach rated."""
+    cfg = resco_dir(name) / f"{name}.sumocfg"
+    for ctl in ("fixed", "count"):
+        begin = float(ET.parse(cfg).getroot().find("time/begin").get("value", "0"))
+        run(
+            RunConfig(
+                scenario=str(cfg),
+                controller=ctl,
+                end_s=begin + 300.0,
+                out=str(tmp_path / ctl / "seed1"),
+                study=True,
+            )
+        )
+    html = write_report([tmp_path], tmp_path / "report").read_text(encoding="utf-8")
+    rows = _rows(tmp_path / "report" / "approaches.csv")
+    assert rows and all(r["los"] in "ABCDEF" for r in rows)
+    assert all(r["control_delay_s"] != "" and r["volume_veh_h"] != "" for r in rows)
+    assert len(re.findall(r'<span class="los los-[A-F]">', html)) == len(rows)
+    assert not re.search(r"https?://", html)
+    timing = _rows(tmp_path / "report" / "timing.csv")
+    for ctl in ("fixed", "count"):
+        got = sum(
+            float(r["green_mean_s"]) * int(r["times_served"])
+            for r in timing
+            if r["controller"] == ctl
+        )
+        expected = sum(_green_time_from_signals(tmp_path / ctl / "seed1", begin + 300.0).values())
+        assert got == pytest.approx(expected, abs=0.01 * len(timing))

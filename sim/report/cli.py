@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sim.report.render import FORMATS, build, markdown, write_csv_stream, write_report
+from sim.report.render import FORMATS, build, markdown, study_sets, write_csv_stream, write_report
 from sim.report.tables import APPROACH_COLUMNS, LOS_THRESHOLDS_S, parse_thresholds
 
 
@@ -36,13 +36,18 @@ from sim.report.tables import APPROACH_COLUMNS, LOS_THRESHOLDS_S, parse_threshol
 def report_cmd(results: tuple[Path, ...], out: Path | None, fmt: str, los_thresholds: str) -> None:
     """Signal study of finished runs: RESULTS are run, compare or bench folders."""
     thresholds = parse_thresholds(los_thresholds)
-    if fmt == "md":
-        click.echo(
-            markdown(build(list(results), thresholds)["approaches"], APPROACH_COLUMNS), nl=False
-        )
-        return
-    if fmt == "csv":
-        write_csv_stream(build(list(results), thresholds)["approaches"], APPROACH_COLUMNS)
+    if fmt in ("md", "csv"):
+        sets = study_sets(list(results))
+        columns = APPROACH_COLUMNS if len(sets) == 1 else ("scenario", *APPROACH_COLUMNS)
+        tables = {name: build(dirs, thresholds)["approaches"] for name, dirs in sets.items()}
+        if fmt == "csv":
+            write_csv_stream(
+                [{"scenario": n, **r} for n, rows in tables.items() for r in rows], columns
+            )
+            return
+        for name, rows in tables.items():
+            click.echo(f"\n## {name}\n" if len(sets) > 1 else "", nl=False)
+            click.echo(markdown(rows, APPROACH_COLUMNS), nl=False)
         return
     if out is None:
         out = results[0] / "report" if len(results) == 1 else Path("report")

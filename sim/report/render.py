@@ -265,6 +265,22 @@ def _html(tables: dict[str, Any], thresholds_s: Sequence[float]) -> str:
     )
 
 
+def study_sets(result_dirs: Sequence[Path]) -> dict[str, list[Path]]:
+    """Result folders per report: a bench output (``runs/<scenario>/...``) gives one set per
+    scenario, anything else one set (``""``)."""
+    sets: dict[str, list[Path]] = {}
+    for d in map(Path, result_dirs):
+        runs = d / "runs"
+        if not (d / "summary.json").exists() and runs.is_dir():
+            for sc in sorted(p for p in runs.iterdir() if p.is_dir()):
+                sets.setdefault(sc.name, []).append(sc)
+        else:
+            sets.setdefault("", []).append(d)
+    if "" in sets and len(sets) > 1:
+        raise InputError("give either bench outputs or run/compare folders, not both")
+    return sets
+
+
 def write_report(
     result_dirs: list[Path],
     out_dir: Path,
@@ -275,10 +291,42 @@ def write_report(
 
     ``html``: ``report.html`` with ``approaches.csv``, ``timing.csv`` and ``summary.csv``;
     ``md``: ``approaches.md``; ``csv``: the three CSV files (returns ``approaches.csv``).
+    A bench output with several scenarios gets one such folder per scenario under ``out_dir``
+    and an ``index.html`` (or ``index.md``) linking them, which is returned.
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    tables = build(result_dirs, thresholds_s)
+    sets = study_sets(result_dirs)
+    if len(sets) == 1:
+        return _write_one(next(iter(sets.values())), out_dir, fmt, thresholds_s)
+    built = {name: build(dirs, thresholds_s) for name, dirs in sets.items()}
+    written = {
+        name: _write_one(sets[name], out_dir / name, fmt, thresholds_s, tables)
+        for name, tables in built.items()
+    }
+    index = out_dir / ("index.md" if fmt == "md" else "index.html")
+    links = [(name, path.relative_to(out_dir).as_posix()) for name, path in written.items()]
+    if fmt == "md":
+        text = "".join(f"- [{name}]({href})\n" for name, href in links)
+    else:
+        import jinja2
+
+        env = jinja2.Environment(
+            loader=jinja2.PackageLoader("sim.report", "templates"), autoescape=True
+        )
+        text = env.get_template("index.html.j2").render(links=links)
+    index.write_text(text, encoding="utf-8")
+    return index
+
+
+def _write_one(
+    dirs: list[Path],
+    out_dir: Path,
+    fmt: str,
+    thresholds_s: Sequence[float],
+    tables: dict[str, Any] | None = None,
+) -> Path:
+    tables = tables if tables is not None else build(dirs, thresholds_s)
     html = _html(tables, thresholds_s) if fmt == "html" else None
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
