@@ -401,6 +401,12 @@ def test_timing_endings_skips_and_split_failures_from_hand_made_files(
     assert r1["n_skipped"] == 2  # green 0 started again at 56 and 73 without green 1 between
     assert r0["n_split_failures"] == 1
     assert r1["n_unknown"] == 1  # no `ended`, 7 s is no max green: unknown
+    # a run without --study: queues, but no delay, volume or arrivals on green
+    net = read_net(one_signal["net"])
+    rows = {r["approach"]: r for r in approach_table(group_runs(collect_runs([run_dir])), net)}
+    assert rows["WC"]["los"] == "n/a" and rows["WC"]["control_delay_s"] == ""
+    assert rows["WC"]["queue_mean_veh"] == pytest.approx(12 / 21, abs=0.01)
+    assert rows["WC"]["queue_p95_veh"] == pytest.approx(np.percentile([4, 4, 4] + [0] * 18, 95))
 
 
 def test_greens_of_without_ended_column_fixed_plan_is_timed(one_signal: dict[str, Any]) -> None:

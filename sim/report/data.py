@@ -101,7 +101,7 @@ def read_signals(run_dir: Path) -> tuple[dict[str, SignalLog], bool]:
     has_ended = "ended" in cols
     n = len(cols["signal"])
     ended = [str(v) for v in cols["ended"]] if has_ended else [""] * n
-    ended = ["" if v == "nan" else v for v in ended]
+    ended = ["" if v in ("nan", "None") else v for v in ended]
     order = np.argsort(np.asarray(cols["time_s"], dtype=np.float64), kind="stable")
     logs: dict[str, SignalLog] = {}
     for k in order:

@@ -287,6 +287,16 @@ def greens_of(
     return out
 
 
+def max_green_of(run: RunData) -> float | None:
+    """Max green of a run [s]: a SUMO program's own (``controller_params``, e.g. sumo-actuated),
+    else the timing kernel's; ``None`` when the manifest has neither."""
+    m = run.summary.get("manifest", {})
+    value = (m.get("controller_params") or {}).get("max_green_s")
+    if value is None:
+        value = (m.get("timing") or {}).get("max_green_s")
+    return float(value) if value is not None else None
+
+
 def _skips(greens: list[Green], phases: list[int]) -> dict[int, int]:
     """Per green: cycles of the most-served green in which it was not served."""
     counts = {p: sum(g.phase == p for g in greens) for p in phases}
@@ -319,8 +329,7 @@ def timing_table(groups: dict[str, list[RunData]], net: NetInfo) -> list[dict[st
         for run in runs:
             begin_s, end_s = window_s(run)
             logs, _ = read_signals(run.path)
-            timing = run.summary.get("manifest", {}).get("timing") or {}
-            max_green = timing.get("max_green_s")
+            max_green = max_green_of(run)
             q = run.queues()
             for sig, log in logs.items():
                 greens = greens_of(log, end_s, run.controller, max_green)
