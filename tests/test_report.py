@@ -230,8 +230,10 @@ def test_approach_volume_arrivals_on_green_and_delay(
         # waiting out the red is the bulk of it; braking and starting add a few seconds
         assert exp["red_wait_s"] <= delay <= exp["red_wait_s"] + 6.0
         mine = [t for t in trips if t.get("id", "").startswith(edge)]
-        loss = np.mean([float(t.get("timeLoss")) for t in mine])
-        assert delay <= loss  # a trip also loses time after the stop line
+        # time standing still is lost; the whole trip loses about as much as the approach (one
+        # signal), tripinfo and edge data integrating it within a few per cent of each other
+        assert np.mean([float(t.get("waitingTime")) for t in mine]) <= delay
+        assert delay <= 1.05 * np.mean([float(t.get("timeLoss")) for t in mine])
         assert r["los"] == los(delay)
         storage = read_net(one_signal["net"]).lane_length_m[f"{edge}_0"]
         assert float(r["storage_m"]) == pytest.approx(storage, abs=0.05)
@@ -261,7 +263,8 @@ def test_stops_emissions_and_approach_delay_in_summary(one_signal: dict[str, Any
     ]
     vol = [float(r["volume_veh_h"]) for r in _approach_rows(one_signal)]
     assert summary["approach_delay_s"] == pytest.approx(sum(loss) / sum(vol), abs=0.1)
-    assert summary["approach_delay_s"] < summary["delay_s"] + 1e-9
+    # every trip passes this one signal once and loses time nowhere else: the two delays agree
+    assert summary["approach_delay_s"] == pytest.approx(summary["delay_s"], rel=0.05)
 
 
 def _approach_rows(one_signal: dict[str, Any]) -> list[dict[str, Any]]:

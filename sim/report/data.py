@@ -15,7 +15,13 @@ from numpy.typing import NDArray
 
 from sim.errors import InputError
 from sim.layout import GREEN_CHARS
-from sim.report.outputs import ARRIVAL_FILE, ARRIVAL_PREFIX, arrival_pos_m, lane_edge
+from sim.report.outputs import (
+    ARRIVAL_FILE,
+    ARRIVAL_PREFIX,
+    arrival_pos_m,
+    lane_edge,
+    xml_source,
+)
 from sim.results import find_table, read_table
 
 VEH_SPACING_M = 7.5
@@ -56,7 +62,7 @@ def read_net(net_file: Path) -> NetInfo:
     links: dict[str, dict[str, list[int]]] = {}
     length: dict[str, float] = {}
     speed: dict[str, float] = {}
-    for _, el in ET.iterparse(net_file, events=("end",)):
+    for _, el in ET.iterparse(xml_source(net_file), events=("end",)):
         if el.tag == "lane":
             length[el.get("id", "")] = float(el.get("length", "0"))
             speed[el.get("id", "")] = float(el.get("speed", "13.89"))
@@ -65,6 +71,7 @@ def read_net(net_file: Path) -> NetInfo:
             links.setdefault(el.get("tl", ""), {}).setdefault(lane, []).append(
                 int(el.get("linkIndex", "0"))
             )
+        el.clear()
     lanes = {ln for per in links.values() for ln in per}
     return NetInfo(
         lane_links=links,

@@ -4,7 +4,8 @@ Nothing here reads the running simulation: SUMO writes the data itself.
 
 ``--study`` (approach data) adds one additional file, ``study.add.xml``, to the run folder:
     approaches.xml  ``<edgeData>`` over the run window on every approach edge (incoming edge of
-                    a signal-controlled lane) and on the edges that feed it through unsignalised
+                    a signal-controlled lane), the junction's internal edges its vehicles cross,
+                    and the edges that feed it through unsignalised
                     connections, up to ``UPSTREAM_M`` (:func:`sim.runner.upstream_chain`, the
                     same rule as the detectors): ``timeLoss`` (summed over vehicles, s),
                     ``entered`` and ``departed`` (vehicles) → control delay and volume
@@ -24,6 +25,7 @@ their outputs exist).
 
 from __future__ import annotations
 
+import gzip
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -53,6 +55,11 @@ FUEL_MG_PER_L = 745_000.0
 """Petrol density [mg/l]; SUMO reports fuel as a mass (``fuel_abs`` in mg)."""
 
 
+def xml_source(path: Path) -> Any:
+    """A file to parse: ``path`` itself, or a decompressing reader for ``.gz``."""
+    return gzip.open(path) if path.suffix == ".gz" else path
+
+
 def lane_edge(lane_id: str) -> str:
     """Edge id of a lane id (``edge_index``)."""
     return lane_id.rsplit("_", 1)[0]
@@ -63,15 +70,41 @@ def arrival_pos_m(lane_length_m: float) -> float:
     return max(lane_length_m - ADVANCE_M, 0.0)
 
 
+def junction_edges(net_file: Path, approaches: set[str]) -> dict[str, list[str]]:
+    """Approach edge → the internal (junction) edges its connections drive through."""
+    via: list[tuple[str, str]] = []  # (from edge, internal edge)
+    for _, el in ET.iterparse(xml_source(net_file), events=("end",)):
+        if el.tag == "connection" and el.get("via"):
+            via.append((el.get("from", ""), lane_edge(el.get("via", ""))))
+        el.clear()
+    owner: dict[str, str] = {}  # internal edge → approach
+    grown = True
+    while grown:
+        grown = False
+        for src, internal in via:
+            a = src if src in approaches else owner.get(src)
+            if a is not None and internal not in owner:
+                owner[internal] = a
+                grown = True
+    out: dict[str, list[str]] = {a: [] for a in approaches}
+    for internal, a in owner.items():
+        out[a].append(internal)
+    return out
+
+
 def approach_chains(scan: NetScan) -> dict[str, list[str]]:
-    """Approach edge → edges whose time loss counts for it: itself, then upstream edges."""
+    """Approach edge → edges whose time loss counts for it: itself, the junction's internal
+    edges it drives through (the acceleration after the stop line), then upstream edges."""
     from sim.runner import upstream_chain  # runner imports this module at load time
 
     chains: dict[str, list[str]] = {}
     claimed: set[str] = set()
     for lane in scan.controlled_lanes:
         chains.setdefault(lane_edge(lane), [lane_edge(lane)])
-    claimed.update(chains)
+    if scan.net_file is not None:
+        for a, internal in junction_edges(scan.net_file, set(chains)).items():
+            chains[a] += internal
+    claimed.update(e for chain in chains.values() for e in chain)
     for lane in scan.controlled_lanes:
         edge = lane_edge(lane)
         for up in upstream_chain(scan, lane, UPSTREAM_M)[:-1]:
@@ -103,7 +136,7 @@ def study_sumo_args(
         "<additional>",
         f'  <edgeData id="lw_study" file="{APPROACH_FILE}" begin="{begin_s:g}" '
         f'end="{end_s:g}" period="{period_s:g}" edges={quoteattr(" ".join(edges))} '
-        'excludeEmpty="false"/>',
+        'withInternal="true" excludeEmpty="false"/>',
     ]
     for lane, length_m in scan.controlled_lanes.items():
         lines.append(

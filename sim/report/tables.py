@@ -5,9 +5,10 @@ by the CSV columns) in signal, approach / green, controller order.
 
 Definitions
     control delay      time loss (SUMO ``timeLoss``: time lost to driving below the desired
-                       speed) accrued on the approach edge and the edges feeding it without a
-                       signal in between (``sim.report.outputs``), divided by the vehicles that
-                       drove on the approach edge; pooled over seeds
+                       speed) accrued on the approach edge, the junction lanes its vehicles cross
+                       and the edges feeding it without a signal in between
+                       (``sim.report.outputs``), divided by the vehicles that drove on the
+                       approach edge; pooled over seeds
     level of service   HCM 6 signalised thresholds on control delay (``LOS_THRESHOLDS_S``); the
                        v/c > 1 rule is not applied (lightwatch estimates no capacity)
     queue              halting vehicles on the approach's controlled lanes (``queues.csv``),
