@@ -311,6 +311,42 @@ def test_report_command_markdown(one_signal: dict[str, Any]) -> None:
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")
     assert "Traceback" not in bad.stderr
+    as_csv = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim.cli",
+            "report",
+            str(one_signal["runs"]["fixed"]),
+            "--format",
+            "csv",
+            "--los-thresholds",
+            "1,2,3,4,5",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(as_csv.stdout.splitlines()))
+    assert len(rows) == 3 and rows[-1]["approach"] == INTERSECTION
+    for r in rows:  # delays of about 10 s are F with bounds of 1..5 s
+        assert r["los"] == los(float(r["control_delay_s"]), (1, 2, 3, 4, 5))
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim.cli",
+            "report",
+            str(one_signal["runs"]["fixed"]),
+            "--los-thresholds",
+            "10,5",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: --los-thresholds")
 
 
 # ---------------------------------------------------------------------------------------------
