@@ -105,8 +105,8 @@ def _num(v: Any) -> float:
 def figures(
     groups: dict[str, list[RunData]],
     approaches: list[dict[str, Any]],
-    timing: list[dict[str, Any]],
     summary: list[dict[str, Any]],
+    thresholds_s: Sequence[float] = LOS_THRESHOLDS_S,
 ) -> list[dict[str, str]]:
     """Figures as ``{"title", "png"}`` (base64)."""
     import matplotlib
@@ -119,7 +119,7 @@ def figures(
     out = []
     inter = [r for r in approaches if r["approach"] == INTERSECTION]
     signals = list(dict.fromkeys(r["signal"] for r in inter))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(signals) * len(labels) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.5 * len(signals) * len(labels) + 2)), 3.6))
     x = np.arange(len(signals))
     for k, label in enumerate(labels):
         vals = {r["signal"]: _num(r["control_delay_s"]) for r in inter if r["controller"] == label}
@@ -132,7 +132,7 @@ def figures(
         )
     ax.set_xticks(x + width * (len(labels) - 1) / 2, signals, rotation=60, fontsize=8)
     ax.set_ylabel("control delay [s/veh]")
-    for bound in LOS_THRESHOLDS_S:
+    for bound in thresholds_s:
         ax.axhline(bound, color="#bbbbbb", lw=0.6, zorder=0)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.2)
@@ -256,7 +256,7 @@ def _html(tables: dict[str, Any], thresholds_s: Sequence[float]) -> str:
         summary_columns=SUMMARY_COLUMNS,
         approaches=by_key,
         timing=timing_keys,
-        figures=figures(groups, tables["approaches"], tables["timing"], tables["summary"]),
+        figures=figures(groups, tables["approaches"], tables["summary"], thresholds_s),
         thresholds=thresholds_s,
         emission_model=EMISSION_MODEL,
         missing_study=missing,
