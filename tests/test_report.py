@@ -506,3 +506,25 @@ def test_resco_map_report_has_a_los_everywhere(name: str, tmp_path: Path) -> Non
         )
         expected = sum(_green_time_from_signals(tmp_path / ctl / "seed1", begin + 300.0).values())
         assert got == pytest.approx(expected, abs=0.01 * len(timing))
+
+
+def test_study_options_reach_the_run_config() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from sim.report.cli import report_option
+    from sim.report.outputs import study_options
+
+    seen: dict[str, Any] = {}
+
+    @click.command()
+    @study_options
+    @report_option
+    def cmd(**kw: Any) -> None:
+        seen.update(kw)
+
+    assert CliRunner().invoke(cmd, ["--study", "--emissions", "--report"]).exit_code == 0
+    cfg = RunConfig(scenario="x", study=seen["study"], emissions=seen["emissions"])
+    assert cfg.study and cfg.emissions and seen["report"]
+    assert CliRunner().invoke(cmd, []).exit_code == 0
+    assert not seen["study"] and not seen["emissions"]

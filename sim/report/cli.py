@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -53,3 +55,13 @@ def report_cmd(results: tuple[Path, ...], out: Path | None, fmt: str, los_thresh
         out = results[0] / "report" if len(results) == 1 else Path("report")
     path = write_report(list(results), out, fmt, thresholds)
     click.echo(str(path))
+
+
+def report_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``compare --report``: the caller sets ``study`` and ``emissions`` on its runs and calls
+    :func:`sim.report.render.write_report` on their folders with ``OUT/report``."""
+    return click.option(
+        "--report",
+        is_flag=True,
+        help="Also write the signal study OUT/report/report.html (turns on --study --emissions).",
+    )(f)

@@ -128,7 +128,6 @@ class _Acc:
     has_delay: bool = False
     n_green: int = 0
     n_arrivals: int = 0
-    has_arrivals: bool = False
 
 
 def approach_table(
@@ -164,7 +163,6 @@ def approach_table(
                     a.n_veh += delays[key[1]][1]
                 if arrivals is not None and key[0] in logs:
                     g, n = arrivals_on_green(net, *key, arrivals, logs[key[0]], end_s)
-                    a.has_arrivals = True
                     a.n_green += g
                     a.n_arrivals += n
         out: dict[tuple[str, str], dict[str, Any]] = {}
