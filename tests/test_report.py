@@ -25,7 +25,7 @@ from conftest import resco_dir
 
 from sim.errors import InputError
 from sim.plots import collect_runs, group_runs
-from sim.report.data import read_net
+from sim.report.data import read_arrivals, read_net
 from sim.report.render import write_report
 from sim.report.tables import (
     APPROACH_COLUMNS,
@@ -242,6 +242,14 @@ def test_approach_volume_arrivals_on_green_and_delay(
         assert (
             1 <= float(r["queue_p95_veh"]) <= np.ceil(red_s / HEADWAY_S[edge])
         )  # one red's arrivals
+    # SUMO's detector output is condensed to one row per vehicle and detector
+    run_dir = one_signal["runs"]["fixed"]
+    assert not (run_dir / "arrivals.xml").exists()
+    arrivals = read_arrivals(run_dir)
+    for edge, h in HEADWAY_S.items():
+        length_m = read_net(one_signal["net"]).lane_length_m[f"{edge}_0"]
+        at_detector = np.arange(0.0, END_S, h) + (length_m - 100.0) / SPEED_MS
+        assert arrivals[f"{edge}_0"].shape[0] == int((at_detector <= END_S).sum())
     whole = rows[INTERSECTION]
     assert float(whole["volume_veh_h"]) == pytest.approx(
         float(rows["WC"]["volume_veh_h"]) + float(rows["SC"]["volume_veh_h"])

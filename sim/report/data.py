@@ -5,6 +5,7 @@ All inputs are result files and the ``.net.xml`` named in the run's manifest; no
 
 from __future__ import annotations
 
+import csv
 import xml.etree.ElementTree as ET
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from sim.errors import InputError
 from sim.layout import GREEN_CHARS
 from sim.report.outputs import (
     ARRIVAL_FILE,
-    ARRIVAL_PREFIX,
+    ARRIVAL_TABLE,
+    arrival_events,
     arrival_pos_m,
     lane_edge,
     xml_source,
@@ -122,17 +124,19 @@ def read_signals(run_dir: Path) -> tuple[dict[str, SignalLog], bool]:
 
 
 def read_arrivals(run_dir: Path) -> dict[str, NDArray[np.float64]] | None:
-    """Lane → times [s] vehicles reached its arrival detector (``enter`` events), shape [n];
-    ``None`` without ``arrivals.xml``."""
-    path = run_dir / ARRIVAL_FILE
-    if not path.exists():
-        return None
+    """Lane → times [s] vehicles reached its arrival detector, shape [n]; from ``arrivals.csv``
+    (or SUMO's ``arrivals.xml`` where a run was not condensed); ``None`` without either."""
+    table = run_dir / ARRIVAL_TABLE
     out: dict[str, list[float]] = {}
-    n_prefix = len(ARRIVAL_PREFIX)
-    for _, el in ET.iterparse(path, events=("end",)):
-        if el.tag == "instantOut" and el.get("state") == "enter":
-            out.setdefault(el.get("id", "")[n_prefix:], []).append(float(el.get("time", "0")))
-        el.clear()
+    if table.exists():
+        with table.open(encoding="utf-8", newline="") as fh:
+            events = [(row["time_s"], row["lane"]) for row in csv.DictReader(fh)]
+    elif (run_dir / ARRIVAL_FILE).exists():
+        events = list(arrival_events(run_dir / ARRIVAL_FILE))
+    else:
+        return None
+    for time_s, lane in events:
+        out.setdefault(lane, []).append(float(time_s))
     return {k: np.asarray(v) for k, v in out.items()}
 
 

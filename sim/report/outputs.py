@@ -14,7 +14,9 @@ Nothing here reads the running simulation: SUMO writes the data itself.
     arrivals.xml    one ``<instantInductionLoop>`` per controlled lane, ``ADVANCE_M`` before the
                     stop line (at the lane start on shorter lanes): one ``enter`` event per
                     vehicle → arrivals on green, projected to the stop line at the lane's speed
-                    limit (the ATSPM method with advance detectors)
+                    limit (the ATSPM method with advance detectors). After the run it is
+                    condensed to ``arrivals.csv`` (``time_s,lane``: the ``enter`` events only,
+                    a tenth of the size) and removed
 ``--emissions`` turns on SUMO's emission device for every vehicle (``tripinfo.xml`` then holds
 ``<emissions .../>`` per vehicle; SUMO 1.28's default model is HBEFA 4.2, class
 ``HBEFA4/PC_petrol_Euro-4`` for passenger cars without their own ``emissionClass``).
@@ -25,10 +27,11 @@ their outputs exist).
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -46,6 +49,7 @@ backs up past a short edge stays in the approach's delay)."""
 APPROACH_FILE = "approaches.xml"
 APPROACH_EDGES_FILE = "approach_edges.json"
 ARRIVAL_FILE = "arrivals.xml"
+ARRIVAL_TABLE = "arrivals.csv"
 STUDY_ADD_FILE = "study.add.xml"
 ARRIVAL_PREFIX = "lwa_"
 EMISSION_MODEL = "HBEFA 4.2 (SUMO 1.28 default, HBEFA4/PC_petrol_Euro-4 for passenger cars)"
@@ -220,6 +224,30 @@ def read_approach_delays(run_dir: Path) -> dict[str, tuple[float, int]] | None:
     }
 
 
+def arrival_events(xml: Path) -> Iterator[tuple[str, str]]:
+    """``(time_s, lane)`` of every ``enter`` event in SUMO's instant-detector output."""
+    n_prefix = len(ARRIVAL_PREFIX)
+    for _, el in ET.iterparse(xml, events=("end",)):
+        if el.tag == "instantOut" and el.get("state") == "enter":
+            yield el.get("time", "0"), el.get("id", "")[n_prefix:]
+        el.clear()
+
+
+def condense_arrivals(run_dir: Path) -> Path | None:
+    """``arrivals.xml`` → ``arrivals.csv`` (``time_s,lane``, one row per vehicle and detector);
+    removes the XML. ``None`` when there is none."""
+    xml = run_dir / ARRIVAL_FILE
+    if not xml.exists():
+        return None
+    path = run_dir / ARRIVAL_TABLE
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(("time_s", "lane"))
+        w.writerows(arrival_events(xml))
+    xml.unlink()
+    return path
+
+
 def study_metrics(
     run_dir: Path, approach_edges: list[str] | None = None
 ) -> dict[str, float | str | None]:
@@ -230,6 +258,7 @@ def study_metrics(
     approach control delays, over ``approach_edges`` or every edge of ``approaches.xml``) with
     ``--study``. Missing outputs give ``None``.
     """
+    condense_arrivals(run_dir)
     tripinfo = run_dir / "tripinfo.xml"
     out: dict[str, float | str | None] = {"stops_per_veh": read_stops(tripinfo)}
     em = read_emissions(tripinfo)
