@@ -153,10 +153,12 @@ def study_sumo_args(
     return [*args, "--additional-files", str(path)]
 
 
-def read_emissions(tripinfo: Path) -> dict[str, float] | None:
-    """Totals over vehicles: CO2 [kg], fuel [l], NOx [g], distance [km]; ``None`` without the
-    emission device."""
+def read_trips(tripinfo: Path) -> tuple[float, dict[str, float] | None]:
+    """One pass over ``tripinfo.xml``: stops per inserted vehicle (mean ``waitingCount``, times a
+    vehicle came below 0.1 m/s), and emission totals: CO2 [kg], fuel [l], NOx [g] and the
+    distance driven [km] (``None`` without the emission device)."""
     co2_mg = fuel_mg = nox_mg = dist_m = 0.0
+    n_veh = n_stops = 0
     found = False
     for _, el in ET.iterparse(tripinfo, events=("end",)):
         if el.tag == "emissions":
@@ -166,29 +168,19 @@ def read_emissions(tripinfo: Path) -> dict[str, float] | None:
             nox_mg += float(el.get("NOx_abs", "0"))
         elif el.tag == "tripinfo":
             if float(el.get("depart", "-1")) >= 0:
+                n_veh += 1
+                n_stops += int(el.get("waitingCount", "0"))
                 dist_m += float(el.get("routeLength", "0"))
             el.clear()
+    stops = n_stops / n_veh if n_veh else 0.0
     if not found:
-        return None
-    return {
+        return stops, None
+    return stops, {
         "co2_kg": co2_mg / MG_PER_KG,
         "fuel_l": fuel_mg / FUEL_MG_PER_L,
         "nox_g": nox_mg / MG_PER_G,
         "distance_km": dist_m / 1000.0,
     }
-
-
-def read_stops(tripinfo: Path) -> float:
-    """Mean ``waitingCount`` (times a vehicle came below 0.1 m/s) over inserted vehicles."""
-    n = stops = 0
-    for _, el in ET.iterparse(tripinfo, events=("end",)):
-        if el.tag != "tripinfo":
-            continue
-        if float(el.get("depart", "-1")) >= 0:
-            n += 1
-            stops += int(el.get("waitingCount", "0"))
-        el.clear()
-    return stops / n if n else 0.0
 
 
 def read_edge_data(path: Path) -> dict[str, tuple[float, int]]:
@@ -260,8 +252,8 @@ def study_metrics(
     """
     condense_arrivals(run_dir)
     tripinfo = run_dir / "tripinfo.xml"
-    out: dict[str, float | str | None] = {"stops_per_veh": read_stops(tripinfo)}
-    em = read_emissions(tripinfo)
+    stops, em = read_trips(tripinfo)
+    out: dict[str, float | str | None] = {"stops_per_veh": stops}
     keys = ("co2_kg", "fuel_l", "nox_g")
     if em is None:
         out.update(dict.fromkeys((*keys, *(k + "_per_veh_km" for k in keys), "emission_model")))
