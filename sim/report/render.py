@@ -102,9 +102,46 @@ def _num(v: Any) -> float:
     return float(v) if v not in ("", None) else np.nan
 
 
+def _split_figure(
+    timing: list[dict[str, Any]], labels: list[str], signals: list[str], width: float
+) -> dict[str, str]:
+    """Green split per signal: one stacked bar per controller, one segment per green (darker
+    segments are lower green indices)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.5 * len(signals) * len(labels) + 2)), 3.6))
+    x = np.arange(len(signals))
+    for k, label in enumerate(labels):
+        bottom = np.zeros(len(signals))
+        mine = [r for r in timing if r["controller"] == label]
+        for green in sorted({int(r["green"]) for r in mine}):
+            split = {r["signal"]: _num(r["split_pct"]) for r in mine if int(r["green"]) == green}
+            h = np.nan_to_num([split.get(s, 0.0) for s in signals])
+            ax.bar(
+                x + k * width,
+                h,
+                width,
+                bottom=bottom,
+                color=controller_color(label),
+                alpha=max(0.25, 1.0 - 0.2 * green),
+                edgecolor="white",
+                lw=0.4,
+                label=label if green == 0 else None,
+            )
+            bottom += h
+    ax.set_xticks(x + width * (len(labels) - 1) / 2, signals, rotation=60, fontsize=8)
+    ax.set_ylabel("green time [% of window]")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.2)
+    title = "Green split per signal (segments: greens in program order, darkest first)"
+    return {"title": title, "png": _png(fig)}
+
+
 def figures(
     groups: dict[str, list[RunData]],
     approaches: list[dict[str, Any]],
+    timing: list[dict[str, Any]],
     summary: list[dict[str, Any]],
     thresholds_s: Sequence[float] = LOS_THRESHOLDS_S,
 ) -> list[dict[str, str]]:
@@ -139,6 +176,8 @@ def figures(
     out.append(
         {"title": "Intersection control delay (grey lines: LOS A-E bounds)", "png": _png(fig)}
     )
+
+    out.append(_split_figure(timing, labels, signals, width))
 
     rows = [r for r in approaches if r["approach"] != INTERSECTION]
     fig, ax = plt.subplots(figsize=(7.0, 3.6))
@@ -256,7 +295,9 @@ def _html(tables: dict[str, Any], thresholds_s: Sequence[float]) -> str:
         summary_columns=SUMMARY_COLUMNS,
         approaches=by_key,
         timing=timing_keys,
-        figures=figures(groups, tables["approaches"], tables["summary"], thresholds_s),
+        figures=figures(
+            groups, tables["approaches"], tables["timing"], tables["summary"], thresholds_s
+        ),
         thresholds=thresholds_s,
         emission_model=EMISSION_MODEL,
         missing_study=missing,
