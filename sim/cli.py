@@ -441,8 +441,10 @@ cli.add_command(bench_cmd)
 cli.add_command(plot_cmd)
 
 from sim.audit import audit_cmd  # noqa: E402  (lightwatch audit RUN...)
+from sim.report.cli import report_cmd  # noqa: E402  (lightwatch report RESULTS...)
 
 cli.add_command(audit_cmd)
+cli.add_command(report_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

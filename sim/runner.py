@@ -37,6 +37,7 @@ from sim.faults import (
 )
 from sim.layout import NetworkLayout, build_layout
 from sim.metrics import QueueRecorder, statistics_metrics, tripinfo_metrics
+from sim.report.outputs import study_metrics, study_sumo_args
 from sim.results import SignalRecorder, check_format, write_queues
 from sim.scenario import (
     PROFILES,
@@ -94,6 +95,8 @@ class RunConfig:
     fail_mode: str = "silent"  # silent | stuck
     suspect_after_s: float | None = None  # None: SUSPECT_AFTER_S with --fail-detectors, else off
     stuck_s: float = 300.0  # gridlock: all vehicles on controlled lanes halted this long
+    study: bool = False  # per-approach time loss and arrivals (sim/report/outputs.py)
+    emissions: bool = False  # SUMO's emission device on every vehicle
 
     def __post_init__(self) -> None:
         # config files may give lists or comma-separated strings; keep tuples (hashable, frozen)
@@ -308,7 +311,10 @@ def run(
             "--no-warnings",
             "--duration-log.disable",
         ]
-        args = merge_sumo_args(args, controller.sumo_args(scan, tmp), cfg.sumo_args)
+        study = study_sumo_args(
+            tmp, scan, scenario.begin_s, scenario.end_s, cfg.study, cfg.emissions
+        )
+        args = merge_sumo_args(args, controller.sumo_args(scan, tmp), study, cfg.sumo_args)
         backend.start(args, error_log=tmp / "sumo-errors.log")
         layout = backend.call(build_layout, backend.api, list(cfg.signals) or None)
         summary = _loop(
@@ -437,6 +443,7 @@ def _loop(
     try:
         summary: dict[str, Any] = tripinfo_metrics(tmp / "tripinfo.xml", scenario.begin_s, end_s)
         summary.update(statistics_metrics(tmp / "statistics.xml"))
+        summary.update(study_metrics(tmp, list(layout.approach_ids)))
     except (ET.ParseError, OSError) as exc:
         raise RunFailed(f"SUMO's output files are incomplete: {exc}") from None
     summary.update(gridlock.report())

@@ -1,0 +1,1 @@
+"""Signal study: approach and timing tables, emissions, and the hand-over report."""
