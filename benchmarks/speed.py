@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import json
 import os
 import statistics
@@ -219,9 +220,12 @@ def sumo_alone(scenario_name: str, workdir: Path) -> Measure:
     from sim.sumo_home import sumo_binary
 
     scenario = resolve(scenario_name)
-    program = controllers.create("sumo-actuated").additional_files(
-        scan_net(scenario.net_file), workdir
-    )
+    scan = scan_net(scenario.net_file)
+    if scenario.net_file.name.endswith(".gz"):  # the program writer reads plain XML only
+        plain = workdir / "net.net.xml"
+        plain.write_bytes(gzip.decompress(scenario.net_file.read_bytes()))
+        scan = dataclasses.replace(scan, net_file=plain)
+    program = controllers.create("sumo-actuated").additional_files(scan, workdir)
     tripinfo = workdir / "tripinfo.xml"
     cmd = [
         sumo_binary("sumo"),

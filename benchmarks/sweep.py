@@ -167,6 +167,8 @@ def interrupt_and_resume(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # a background shell starts us with SIGINT ignored, which children inherit: undo that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None and len(finished_runs(out)) < after_n:
