@@ -87,6 +87,8 @@ class Measure:
     rss_mb: float
     loop_s: float | None = None  # lightwatch's own wall_s from summary.json
     delay_s: float | None = None
+    running: int | None = None  # vehicles still in the network at the end (lightwatch)
+    gridlock: bool | None = None
 
 
 # --- helpers (unit-tested) --------------------------------------------------------------------
@@ -254,7 +256,13 @@ def lightwatch_run(scenario: str, backend: str, workdir: Path) -> Measure:
     ]  # fmt: skip
     m = run_process(cmd, env=_env())
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    return dataclasses.replace(m, loop_s=float(summary["wall_s"]), delay_s=summary["delay_s"])
+    return dataclasses.replace(
+        m,
+        loop_s=float(summary["wall_s"]),
+        delay_s=summary["delay_s"],
+        running=summary.get("running"),
+        gridlock=summary.get("gridlock"),
+    )
 
 
 def side_by_side(spec: RowSpec, repeat: int) -> tuple[list[Measure], list[Measure]]:
@@ -268,7 +276,9 @@ def side_by_side(spec: RowSpec, repeat: int) -> tuple[list[Measure], list[Measur
         print(
             f"  {spec.what} {i + 1}/{repeat}: sumo {ref[-1].wall_s:.1f} s "
             f"{ref[-1].rss_mb:.0f} MB, lightwatch {mine[-1].wall_s:.1f} s "
-            f"(loop {mine[-1].loop_s:.1f} s) {mine[-1].rss_mb:.0f} MB",
+            f"(loop {mine[-1].loop_s:.1f} s) {mine[-1].rss_mb:.0f} MB; delay sumo "
+            f"{ref[-1].delay_s:.0f} s, lightwatch {mine[-1].delay_s:.0f} s, "
+            f"running {mine[-1].running}, gridlock {mine[-1].gridlock}",
             flush=True,
         )
     return ref, mine
