@@ -15,6 +15,10 @@ Each scenario ``<name>`` is written to ``networks/<name>/``:
   ``saturated``) where the scenario defines them.
 * ``<name>.sumocfg`` - configuration with relative paths, 0-3600 s.
 
+Large scenarios (``metro``) are written gzip-compressed (``.net.xml.gz``,
+``.rou.xml.gz``; SUMO and lightwatch read them as they are) with a shorter
+demand window, to keep the repository small.
+
 The build only uses SUMO's own tools (netgenerate, netconvert, duarouter,
 randomTrips.py) plus sumolib to read networks.  All random draws use fixed
 seeds and the ``<!-- generated on ... -->`` header comments that SUMO writes
@@ -25,6 +29,7 @@ byte-identical files.
 from __future__ import annotations
 
 import argparse
+import gzip
 import itertools
 import math
 import os
@@ -96,9 +101,16 @@ _HEADER_COMMENT = re.compile(r"<!--\s*generated on.*?-->\s*", re.DOTALL)
 
 
 def copy_clean(src: Path, dst: Path) -> None:
-    """Copy an XML file, dropping the date/path header comments SUMO writes."""
-    text = src.read_text(encoding="utf-8")
-    dst.write_text(_HEADER_COMMENT.sub("", text), encoding="utf-8")
+    """Copy an XML file, dropping the date/path header comments SUMO writes.
+
+    A ``dst`` ending in ``.gz`` is gzip-compressed without a time stamp or
+    file name in its header, so rebuilding yields byte-identical files.
+    """
+    text = _HEADER_COMMENT.sub("", src.read_text(encoding="utf-8"))
+    if dst.name.endswith(".gz"):
+        dst.write_bytes(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
+    else:
+        dst.write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------
@@ -195,6 +207,18 @@ def netconvert_plain(plain: PlainNet, out: Path, work: Path) -> None:
     copy_clean(tmp, out)
 
 
+def grid_column_id(i: int, nx: int) -> str:
+    """netgenerate's letter code of grid column ``i`` of ``nx`` (``A``.., or ``AA``.. past 26)."""
+    n_letters = 1
+    while 26**n_letters < nx:
+        n_letters += 1
+    code = ""
+    for _ in range(n_letters):
+        i, digit = divmod(i, 26)
+        code = chr(ord("A") + digit) + code
+    return code
+
+
 def netgenerate_grid(
     out: Path,
     work: Path,
@@ -210,8 +234,7 @@ def netgenerate_grid(
     Every grid node is a traffic light, every approach has a left-turn
     pocket and the border nodes get fringe edges of length ``attach``.
     """
-    letters = [chr(ord("A") + i) for i in range(nx)]
-    tls = ",".join(f"{c}{j}" for c in letters for j in range(ny))
+    tls = ",".join(f"{grid_column_id(i, nx)}{j}" for i in range(nx) for j in range(ny))
     tmp = work / "net.net.xml"
     run(
         [
@@ -288,6 +311,15 @@ def build_grid4x4_net(out: Path, work: Path) -> None:
 def build_city_net(out: Path, work: Path) -> None:
     """10x10 signalised grid with 200 m x 150 m blocks, 2 lanes + pocket."""
     netgenerate_grid(out, work, 10, 10, 200.0, 150.0, 150.0, lanes=2)
+
+
+METRO_SIZE = 32
+"""Signals per row and per column of ``metro`` (32 x 32 = 1024 signals)."""
+
+
+def build_metro_net(out: Path, work: Path) -> None:
+    """32x32 signalised grid (1024 signals), blocks and lanes as ``city``."""
+    netgenerate_grid(out, work, METRO_SIZE, METRO_SIZE, 200.0, 150.0, 150.0, lanes=2)
 
 
 # ---------------------------------------------------------------------------
@@ -468,11 +500,29 @@ def uniform_split(opposite: float, adjacent: float) -> Callable[[Terminal], tupl
 CITY_PERIOD = 0.6
 """randomTrips insertion period for ``city`` (s): 6000 vehicles per hour."""
 
+METRO_PERIOD = 0.06
+"""randomTrips insertion period for ``metro`` (s): 15000 vehicles in 15 minutes."""
 
-def build_city_demand(name: str, net: Path, work: Path) -> dict[str, int]:
-    """Random trips (fringe-weighted) routed by duarouter via randomTrips."""
-    trips = work / "city.trips.xml"
-    routes = work / "city.rou.xml"
+METRO_END_S = 900.0
+"""Demand window of ``metro`` (s); its configuration runs 0-900 s."""
+
+
+@dataclass(frozen=True)
+class RandomDemand:
+    """randomTrips settings: one trip every ``period_s`` over ``[0, end_s)``."""
+
+    period_s: float
+    end_s: float = HOUR
+    fringe_factor: float = 10.0
+    min_distance_m: float = 600.0
+
+
+def build_random_demand(
+    name: str, net: Path, spec: RandomDemand, out: Path, work: Path
+) -> dict[str, int]:
+    """Random trips (fringe-weighted) routed by duarouter via randomTrips into ``out``."""
+    trips = work / f"{name}.trips.xml"
+    routes = work / f"{name}.rou.xml"
     run(
         [
             sys.executable,
@@ -482,19 +532,18 @@ def build_city_demand(name: str, net: Path, work: Path) -> dict[str, int]:
             "--route-file", routes.name,
             "--seed", str(SEED),
             "--begin", "0",
-            "--end", str(int(HOUR)),
-            "--period", str(CITY_PERIOD),
-            "--fringe-factor", "10",
-            "--min-distance", "600",
+            "--end", f"{spec.end_s:g}",
+            "--period", f"{spec.period_s:g}",
+            "--fringe-factor", f"{spec.fringe_factor:g}",
+            "--min-distance", f"{spec.min_distance_m:g}",
             "--prefix", "v",
             "--trip-attributes", 'departLane="best" departSpeed="max"',
             "--validate",
         ],
         cwd=work,
     )  # fmt: skip
-    out = net.parent / route_file_name(name, "constant")
     copy_clean(routes, out)
-    count = out.read_text(encoding="utf-8").count("<vehicle ")
+    count = routes.read_text(encoding="utf-8").count("<vehicle ")
     return {"constant": count}
 
 
@@ -515,11 +564,23 @@ def corridor_split(t: Terminal) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Scenario:
-    """How to build one bundled scenario."""
+    """How to build one bundled scenario.
+
+    ``compress`` writes the network and routes gzip-compressed (``.xml.gz``).
+    """
 
     build_net: Callable[[Path, Path], None]
-    demand: DemandSpec | None
+    demand: DemandSpec | RandomDemand
     profiles: tuple[str, ...]
+    compress: bool = False
+
+    def suffix(self) -> str:
+        """File-name ending of the network and route files."""
+        return ".xml.gz" if self.compress else ".xml"
+
+    def end_s(self) -> float:
+        """End of the configuration's time window (s)."""
+        return self.demand.end_s if isinstance(self.demand, RandomDemand) else HOUR
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -538,22 +599,28 @@ SCENARIOS: dict[str, Scenario] = {
         DemandSpec(corridor_rate, corridor_split, saturated=2.0),
         PROFILES,
     ),
-    "city": Scenario(build_city_net, None, ("constant",)),
+    "city": Scenario(build_city_net, RandomDemand(CITY_PERIOD), ("constant",)),
+    "metro": Scenario(
+        build_metro_net,
+        RandomDemand(METRO_PERIOD, end_s=METRO_END_S, fringe_factor=5.0),
+        ("constant",),
+        compress=True,
+    ),
 }
 
 
-def write_sumocfg(name: str, folder: Path) -> None:
-    """Write ``<name>.sumocfg`` with relative paths and a 0-3600 s horizon."""
+def write_sumocfg(name: str, folder: Path, suffix: str = ".xml", end_s: float = HOUR) -> None:
+    """Write ``<name>.sumocfg`` with relative paths and a 0-``end_s`` horizon."""
     (folder / f"{name}.sumocfg").write_text(
         f"""<?xml version="1.0" encoding="UTF-8"?>
 <configuration>
     <input>
-        <net-file value="{name}.net.xml"/>
-        <route-files value="{name}.rou.xml"/>
+        <net-file value="{name}.net{suffix}"/>
+        <route-files value="{name}.rou{suffix}"/>
     </input>
     <time>
         <begin value="0"/>
-        <end value="{int(HOUR)}"/>
+        <end value="{end_s:g}"/>
     </time>
 </configuration>
 """,
@@ -566,17 +633,26 @@ def build(name: str) -> dict[str, int]:
     scenario = SCENARIOS[name]
     folder = NETWORKS_DIR / name
     folder.mkdir(exist_ok=True)
-    for old in folder.glob(f"{name}.*.xml"):
-        old.unlink()
-    net = folder / f"{name}.net.xml"
+    for pattern in (f"{name}.*.xml", f"{name}.*.xml.gz"):
+        for old in folder.glob(pattern):
+            old.unlink()
+    suffix = scenario.suffix()
+    net = folder / f"{name}.net{suffix}"
     with tempfile.TemporaryDirectory(prefix=f"lightwatch-{name}-") as tmp:
         work = Path(tmp)
-        scenario.build_net(net, work)
-        if scenario.demand is None:
-            counts = build_city_demand(name, net, work)
+        if scenario.compress:  # SUMO's tools read the plain file from the work folder
+            plain = work / f"{name}.net.xml"
+            scenario.build_net(plain, work)
+            copy_clean(plain, net)
+        else:
+            plain = net
+            scenario.build_net(net, work)
+        if isinstance(scenario.demand, RandomDemand):
+            out = folder / f"{name}.rou{suffix}"
+            counts = build_random_demand(name, plain, scenario.demand, out, work)
         else:
             counts = build_fringe_demand(name, net, scenario.demand, scenario.profiles, work)
-    write_sumocfg(name, folder)
+    write_sumocfg(name, folder, suffix, scenario.end_s())
     return counts
 
 
