@@ -102,7 +102,7 @@ def people_metrics(
                 else:
                     other_loss += float(stage.get("timeLoss", "0"))
                     other_loss += float(stage.get("waitingTime", "0"))
-                    if stage.tag == "ride" and stage.get("vehicle"):
+                    if stage.tag == "ride" and stage.get("vehicle", "NULL") != "NULL":
                         ridden.add(stage.get("vehicle", ""))
             if walked:
                 n_ped += 1
