@@ -6,7 +6,9 @@ read independently here. Kernels are compared with pure-Python twins on generate
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from sim.errors import InputError
 from sim.layout import build_layout
-from sim.people.crossings import crossing_layout, read_crossings
+from sim.people.crossings import CrossingLayout, crossing_layout, read_crossings
 from sim.people.kernels import (
     DEFAULT_PED_SPEED_MPS,
     DEFAULT_WALK_S,
@@ -28,7 +30,8 @@ from sim.people.kernels import (
     phase_ped_min_green_kernel,
     push_button_kernel,
 )
-from sim.people.metrics import people_metrics, route_vtype_classes
+from sim.people.metrics import people_metrics, route_vtype_classes, scan_people
+from sim.people.record import CrossingRecorder, write_waits
 from sim.people.sensing import (
     DEFAULT_OCCUPANCY,
     Occupancy,
@@ -193,6 +196,8 @@ def test_waiting_pedestrians_against_sumo(ped_net: Path, tmp_path: Path) -> None
         sensor.finish()
     assert seen_max == 3
     assert set(sensor.person_wait_s) == {"w0", "w1", "w2"}
+    assert sorted(w[0] for w in sensor.waits) == ["w0", "w1", "w2"]  # one wait each
+    assert len({w[1] for w in sensor.waits}) == 1  # at the same crossing
     walks = {p.get("id"): p.find("walk") for p in ET.parse(tripinfo).getroot().iter("personinfo")}
     for pid, waited in sensor.person_wait_s.items():
         # one wait per walk here; SUMO counts only the steps standing still, the wait also
@@ -407,3 +412,53 @@ def test_push_button_matches_twin(steps, dt_s: float) -> None:
             t_call, t_age = True, 0.0
         assert bool(call[0]) == t_call and seen_n[0] == int(t_call)
         assert math.isclose(seen_s[0], t_age, abs_tol=1e-9)
+
+
+def test_scan_people_counts_downtown() -> None:
+    net = bundled_net("downtown")
+    routes = net.parent / "downtown.rou.xml"
+    got = scan_people([routes])
+    text = routes.read_text()
+    assert got["persons"] == text.count("<person ") > 1000
+    numbers = [int(x) for x in re.findall(r'<flow id="bus_[^"]*"[^>]* number="(\d+)"', text)]
+    assert len(numbers) == 4 and got["buses"] == sum(numbers)
+    assert got["rides"] == 0
+
+
+def test_crossing_tables(tmp_path: Path) -> None:
+    """Rows every interval in long format; single waits with their signal and crossing."""
+    cl = crossing_layout_stub()
+    rec = CrossingRecorder(cl, ("J1", "J2"), 0.0, 20.0, 10.0)
+    for t in range(21):
+        rec.record(float(t), np.array([t % 3, 1], dtype=np.int32), np.array([t * 1.0, 2.5]))
+    path = rec.write(tmp_path, "csv")
+    rows = list(csv.DictReader(path.open()))
+    assert [r["time_s"] for r in rows] == ["0", "0", "10", "10", "20", "20"]
+    assert rows[2] == {"time_s": "10", "signal": "J1", "crossing": ":J1_c0_0",
+                       "waiting_ped": "1", "wait_s": "10"}  # fmt: skip
+    assert rows[3]["signal"] == "J2" and rows[3]["wait_s"] == "2.5"
+    wpath = write_waits([("p1", 1, 3.0, 12.5)], cl, ("J1", "J2"), tmp_path, "csv")
+    assert list(csv.DictReader(wpath.open())) == [
+        {"person": "p1", "signal": "J2", "crossing": ":J2_c0_0", "begin_s": "3", "wait_s": "12.5"}
+    ]
+
+
+def crossing_layout_stub() -> CrossingLayout:
+    """Two crossings at two signals, one green each (for the table writers)."""
+    one = np.array([0, 1], dtype=np.int64)
+    return CrossingLayout(
+        crossing_lane_ids=(":J1_c0_0", ":J2_c0_0"),
+        crossing_edge_ids=(":J1_c0", ":J2_c0"),
+        crossed_edge_ids=(("a",), ("b",)),
+        crossing_signal=one,
+        crossing_length_m=np.array([8.0, 12.0]),
+        crossing_link_ptr=np.array([0, 1, 2]),
+        crossing_link_idx=np.array([4, 4]),
+        walk_area_ids=(":J1_w0", ":J2_w0"),
+        crossing_walk_ptr=np.array([0, 1, 2]),
+        crossing_walk_idx=one,
+        crossing_phase_ptr=np.array([0, 1, 2]),
+        crossing_phase_idx=one,
+        phase_crossing_ptr=np.array([0, 1, 2]),
+        phase_crossing_idx=one,
+    )

@@ -54,6 +54,30 @@ def route_vtype_classes(route_files: list[Path]) -> dict[str, str]:
     return out
 
 
+def scan_people(route_files: list[Path]) -> dict[str, int]:
+    """People in route files (streaming): ``persons`` (``<person>``, and ``<personFlow>`` with a
+    ``number``), ``buses`` (vehicles and numbered flows whose type has vClass bus or coach) and
+    ``rides`` (``<ride>`` stages). For ``lightwatch networks``."""
+    vtypes = route_vtype_classes(route_files)
+    out = {"persons": 0, "buses": 0, "rides": 0}
+    for path in route_files:
+        for _, el in ET.iterparse(path, events=("end",)):
+            tag = el.tag
+            if tag == "person":
+                out["persons"] += 1
+            elif tag == "personFlow":
+                out["persons"] += int(float(el.get("number", "0")))
+            elif tag == "ride":
+                out["rides"] += 1
+            elif tag in ("vehicle", "trip", "flow"):
+                n = 1 if tag != "flow" else int(float(el.get("number", "0")))
+                if vtypes.get(el.get("type", "DEFAULT_VEHTYPE")) in ("bus", "coach"):
+                    out["buses"] += n
+            if tag in ("vehicle", "trip", "flow", "person", "personFlow", "route"):
+                el.clear()
+    return out
+
+
 def people_metrics(
     tripinfo: Path,
     vtype_class: Mapping[str, str],

@@ -125,8 +125,9 @@ class PedSensor:
     ``waiting_ped`` [n_crossings] int32 persons waiting now; ``wait_s`` [n_crossings] float64 how
     long the first of them (the longest waiting) has waited [s], 0 when none waits;
     ``longest_wait_s`` the longest single wait seen so far in the run; ``person_wait_s`` the
-    seconds each person has waited at crossings so far (finished waits only, plus ongoing ones
-    after :meth:`finish`).
+    seconds each person has waited at crossings so far; ``waits`` every single wait as
+    ``(person id, crossing, began_s, wait_s)``. The last two hold finished waits, and the ones
+    still going on after :meth:`finish`.
     """
 
     def __init__(self, crossings: CrossingLayout) -> None:
@@ -136,6 +137,7 @@ class PedSensor:
         self.wait_s = np.zeros(n, dtype=np.float64)
         self.longest_wait_s = 0.0
         self.person_wait_s: dict[str, float] = {}
+        self.waits: list[tuple[str, int, float, float]] = []
         self._crossing_at: dict[tuple[int, str], int] = {}
         for c in range(n):
             for k in range(crossings.crossing_walk_ptr[c], crossings.crossing_walk_ptr[c + 1]):
@@ -166,21 +168,24 @@ class PedSensor:
                 since[pid] = (c, began)
                 self.waiting_ped[c] += 1
                 self.wait_s[c] = max(self.wait_s[c], time_s - began)
-        for pid, (_, began) in self._since.items():
-            if pid not in since:
-                self._close(pid, self._time_s - began)
+        for pid, (c, began) in self._since.items():
+            if since.get(pid, (-1, 0.0))[0] != c:
+                self._close(pid, c, began)
         self._since = since
         self._time_s = time_s
         if self.wait_s.size:
             self.longest_wait_s = max(self.longest_wait_s, float(self.wait_s.max()))
 
-    def _close(self, pid: str, waited_s: float) -> None:
+    def _close(self, pid: str, crossing: int, began_s: float) -> None:
+        """A wait ended at the previous step (the last one it was seen)."""
+        waited_s = self._time_s - began_s
         self.person_wait_s[pid] = self.person_wait_s.get(pid, 0.0) + waited_s
+        self.waits.append((pid, crossing, began_s, waited_s))
 
     def finish(self) -> None:
-        """Count the waits still going on at the end of the run into ``person_wait_s``."""
-        for pid, (_, began) in self._since.items():
-            self._close(pid, self._time_s - began)
+        """Count the waits still going on at the end of the run (``person_wait_s``, ``waits``)."""
+        for pid, (c, began) in self._since.items():
+            self._close(pid, c, began)
         self._since = {}
 
 
