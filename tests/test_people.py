@@ -21,17 +21,25 @@ from hypothesis import strategies as st
 
 from sim.errors import InputError
 from sim.layout import build_layout
-from sim.people.crossings import CrossingLayout, crossing_layout, read_crossings
+from sim.people.crossings import (
+    CrossingLayout,
+    crossing_layout,
+    move_crossings,
+    read_crossings,
+)
 from sim.people.kernels import (
     DEFAULT_PED_SPEED_MPS,
     DEFAULT_WALK_S,
     green_hold_kernel,
+    lane_yielding_kernel,
     ped_phase_demand_kernel,
     phase_ped_min_green_kernel,
+    phase_ped_release_kernel,
     push_button_kernel,
 )
 from sim.people.metrics import people_metrics, route_vtype_classes, scan_people
 from sim.people.record import CrossingRecorder, write_waits
+from sim.people.run import PeopleAtSignals, PeopleParams
 from sim.people.sensing import (
     DEFAULT_OCCUPANCY,
     Occupancy,
@@ -40,6 +48,7 @@ from sim.people.sensing import (
     parse_occupancy,
 )
 from sim.sumo_home import sumo_binary
+from sim.timing import Timing, TimingParams
 
 GREEN = "Gg"
 
@@ -462,3 +471,144 @@ def crossing_layout_stub() -> CrossingLayout:
         phase_crossing_ptr=np.array([0, 1, 2]),
         phase_crossing_idx=one,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end: real SUMO, the real timing kernel, a controller that never asks for a crossing
+
+
+def run_never_serving_crossings(
+    ped_net: Path, tmp_path: Path, with_people: bool, end_s: float = 500.0
+) -> dict:
+    """Pedestrians cross at A0 while the controller requests only the vehicle greens without a
+    crossing, alternating every 20 s; returns the longest wait, walks done, crossing greens."""
+    routes = write_routes(
+        tmp_path / f"e2e{with_people}.rou.xml",
+        "".join(
+            f'  <person id="p{i}" depart="{10 * i}"><walk from="{a}" to="{b}"/></person>\n'
+            for i, (a, b) in enumerate(
+                [("left0A0", "A0right0"), ("top0A0", "A0bottom0"), ("right0A0", "A0left0"),
+                 ("bottom0A0", "A0top0"), ("left0A0", "A0right0"), ("top0A0", "A0bottom0")]
+            )
+        ),
+    )  # fmt: skip
+    tripinfo = tmp_path / f"e2e{with_people}.tripinfo.xml"
+    params = TimingParams(min_green_s=5.0, max_green_s=30.0, max_wait_s=60.0)
+    with sumo_running(ped_net, "-r", str(routes), "--tripinfo-output", str(tripinfo)) as api:
+        lay = build_layout(api)
+        people = PeopleAtSignals(api, lay, ped_net, [routes], PeopleParams(), 0.0, end_s, 5.0, 1.0)
+        cl = people.crossings
+        timing = Timing(lay, params, 1.0)
+        served = np.diff(cl.phase_crossing_ptr) > 0
+        vehicle_only = [p for p in range(lay.n_phases) if not served[p]]
+        assert len(vehicle_only) == 2
+        demand = np.zeros(lay.n_phases, dtype=np.bool_)
+        request = np.zeros(1, dtype=np.int64)
+        lane_veh = np.zeros(lay.n_lanes, dtype=np.int32)
+        greens: list[tuple[int, float, float, bool]] = []  # phase, begin, end, began with peds
+        api.trafficlight.setRedYellowGreenState("A0", timing.state_string(0))
+        while api.simulation.getTime() < end_s:
+            api.simulationStep()
+            now = api.simulation.getTime()
+            people.read(api, now, lane_veh, timing.cur_p, timing.stage)
+            request[0] = vehicle_only[int(now // 20) % 2]
+            demand[:] = False
+            demand[vehicle_only] = True  # vehicles always waiting on both axes
+            if with_people:
+                people.add_demand(demand)
+            ped_waiting = people.phase_ped_min_s.copy()
+            timing.step(request, demand)
+            if with_people:
+                people.hold_min_green(timing)
+            if timing.changed[0]:
+                api.trafficlight.setRedYellowGreenState("A0", timing.state_string(0))
+                if greens and greens[-1][2] < 0:
+                    greens[-1] = (greens[-1][0], greens[-1][1], now, greens[-1][3])
+                if timing.stage[0] == 0 and served[timing.cur_p[0]]:
+                    p = int(timing.cur_p[0])
+                    greens.append((p, now, -1.0, ped_waiting[p] > 0))
+        people.sensor.finish()
+    arrived = sum(
+        float(w.get("arrival", "-1")) >= 0 for w in ET.parse(tripinfo).getroot().iter("walk")
+    )
+    ped_min = [
+        max(DEFAULT_WALK_S + cl.crossing_length_m[c] / DEFAULT_PED_SPEED_MPS
+            for c in cl.phase_crossing_idx[cl.phase_crossing_ptr[p] : cl.phase_crossing_ptr[p + 1]])
+        for p in range(lay.n_phases) if served[p]
+    ]  # fmt: skip
+    return {
+        "longest_wait_s": people.sensor.longest_wait_s,
+        "arrived": arrived,
+        "greens": [g for g in greens if g[2] >= 0],
+        "ped_min_s": min(ped_min),
+    }
+
+
+def test_pedestrians_starve_without_people_in_the_timing(ped_net: Path, tmp_path: Path) -> None:
+    got = run_never_serving_crossings(ped_net, tmp_path, with_people=False)
+    assert got["greens"] == []  # no crossing is ever green after the first 5 s
+    # SUMO lets a pedestrian jammed for 300 s (--pedestrian.striping.jamtime) squeeze through
+    assert got["longest_wait_s"] >= 300.0
+    assert got["arrived"] < 6
+
+
+def test_waiting_pedestrians_are_served_with_walk_and_clearance(
+    ped_net: Path, tmp_path: Path
+) -> None:
+    """Starvation bound with pedestrian demand: every walk finishes, no wait much beyond
+    max_wait + 4 greens x (walk + clearance + yellow); a crossing green that began with
+    pedestrians waiting lasted at least walk + crossing length / 1.2 m/s (12.3 s here, not 5 s)."""
+    got = run_never_serving_crossings(ped_net, tmp_path, with_people=True)
+    assert got["arrived"] == 6
+    assert got["longest_wait_s"] <= 60.0 + 4 * (got["ped_min_s"] + 3.0)
+    with_peds = [g for g in got["greens"] if g[3]]
+    assert with_peds
+    for _, begin, end, _ in with_peds:
+        assert end - begin >= got["ped_min_s"] - 1e-6
+
+
+@settings(max_examples=100, deadline=None)
+@given(crossing_case(), st.integers(0, 5))
+def test_phase_ped_release_matches_twin(case, cur: int) -> None:
+    """One signal owning every phase: waiting pedestrians at crossings the current green does
+    not serve already."""
+    ptr, idx, _, waiting = case
+    n_p = len(ptr) - 1
+    cur = cur % n_p
+    out = np.full(n_p, -1.0)
+    mark = np.zeros(len(waiting), dtype=np.bool_)
+    phase_ped_release_kernel(np.array([0, n_p]), ptr, idx, waiting, np.array([cur]), mark, out)
+    served_now = set(idx[ptr[cur] : ptr[cur + 1]].tolist())
+    expect = [
+        float(sum(waiting[c] for c in idx[ptr[p] : ptr[p + 1]] if c not in served_now))
+        for p in range(n_p)
+    ]
+    assert out.tolist() == expect and not mark.any()
+
+
+def test_move_crossings_and_yielding_lanes(ped_net: Path) -> None:
+    """Movements pass the crossings over the roads they leave and enter; a lane yields while a
+    crossing its movements pass has pedestrians on it."""
+    with sumo_running(ped_net) as api:
+        lay = build_layout(api)
+        cl = crossing_layout(api, lay.signal_ids, lay.phase_ptr, lay.phase_states,
+                             read_crossings(ped_net))  # fmt: skip
+        edge = [api.lane.getEdgeID(lane) for lane in lay.lane_ids]
+    ins = [edge[i] for i in lay.move_in_lane]
+    outs = [edge[i] for i in lay.move_out_lane]
+    ptr, idx = move_crossings(cl, lay.move_signal, ins, outs)
+    for m in range(len(ins)):
+        got = {cl.crossing_edge_ids[c] for c in idx[ptr[m] : ptr[m + 1]]}
+        expect = {cl.crossing_edge_ids[c] for c, crossed in enumerate(cl.crossed_edge_ids)
+                  if ins[m] in crossed or outs[m] in crossed}  # fmt: skip
+        assert got == expect
+        if not ins[m].startswith(":"):  # a vehicle movement passes its own arm's crossing
+            assert len(got) >= 1
+    on = np.zeros(cl.n_crossings, dtype=np.int32)
+    on[0] = 2
+    out = np.zeros(lay.n_lanes, dtype=np.bool_)
+    lane_yielding_kernel(lay.move_in_lane, ptr, idx, on, np.zeros_like(on),
+                         np.zeros(cl.n_crossings, dtype=np.bool_), out)  # fmt: skip
+    expect_lanes = {int(lay.move_in_lane[m]) for m in range(len(ins))
+                    if 0 in idx[ptr[m] : ptr[m + 1]].tolist()}  # fmt: skip
+    assert set(np.flatnonzero(out).tolist()) == expect_lanes and expect_lanes

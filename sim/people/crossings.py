@@ -168,3 +168,29 @@ def crossing_layout(
         phase_crossing_ptr=pc_ptr,
         phase_crossing_idx=pc_idx,
     )
+
+
+def move_crossings(
+    crossings: CrossingLayout,
+    move_signal: NDArray[np.int64],
+    move_in_edge_ids: Sequence[str],
+    move_out_edge_ids: Sequence[str],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """CSR (ptr [n_moves + 1], idx [nnz]): the crossings each vehicle movement passes.
+
+    Movement ``m`` of signal ``s`` passes crossing ``c`` of the same signal when ``c`` crosses
+    the edge the movement comes from or goes to (``crossed_edge_ids``); its vehicles then yield
+    to pedestrians there. ``move_*_edge_ids`` [n_moves] are the edges of the layout's
+    ``move_in_lane``/``move_out_lane``.
+    """
+    by_edge: dict[tuple[int, str], list[int]] = {}
+    for c, edges in enumerate(crossings.crossed_edge_ids):
+        for edge in edges:
+            by_edge.setdefault((int(crossings.crossing_signal[c]), edge), []).append(c)
+    rows = []
+    for m, s in enumerate(move_signal):
+        found = by_edge.get((int(s), move_in_edge_ids[m]), []) + by_edge.get(
+            (int(s), move_out_edge_ids[m]), []
+        )
+        rows.append(sorted(set(found)))
+    return _csr(rows)

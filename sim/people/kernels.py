@@ -143,3 +143,68 @@ def push_button_kernel(
                 call_age_s[c] = 0.0
         sensed_waiting[c] = 1 if call[c] else 0
         sensed_wait_s[c] = call_age_s[c]
+
+
+@njit(cache=True)
+def phase_ped_release_kernel(
+    phase_ptr: NDArray[np.int64],  # [n_signals + 1]
+    phase_crossing_ptr: NDArray[np.int64],  # [n_phases + 1]
+    phase_crossing_idx: NDArray[np.int64],  # [nnz]
+    waiting_ped: NDArray[np.int32],  # [n_crossings]
+    cur_p: NDArray[np.int64],  # [n_signals] current green
+    crossing_mark: NDArray[np.bool_],  # [n_crossings] scratch, all False on entry and exit
+    out: NDArray[np.float64],  # [n_phases] persons
+) -> None:
+    """Pedestrians each green would release *additionally*: waiting pedestrians at the crossings
+    it serves that the signal's current green does not serve already (0 for the current green)."""
+    for s in range(phase_ptr.shape[0] - 1):
+        cur = cur_p[s]
+        for k in range(phase_crossing_ptr[cur], phase_crossing_ptr[cur + 1]):
+            crossing_mark[phase_crossing_idx[k]] = True
+        for p in range(phase_ptr[s], phase_ptr[s + 1]):
+            total = 0.0
+            for k in range(phase_crossing_ptr[p], phase_crossing_ptr[p + 1]):
+                c = phase_crossing_idx[k]
+                if not crossing_mark[c]:
+                    total += waiting_ped[c]
+            out[p] = total
+        for k in range(phase_crossing_ptr[cur], phase_crossing_ptr[cur + 1]):
+            crossing_mark[phase_crossing_idx[k]] = False
+
+
+@njit(cache=True)
+def lane_person_weight_kernel(
+    lane_veh: NDArray[np.int32],  # [n_lanes] vehicles on the lane
+    lane_persons: NDArray[np.float64],  # [n_lanes] persons on board them (Occupancy)
+    car_persons: float,  # persons per passenger car
+    out: NDArray[np.float64],  # [n_lanes] persons per vehicle
+) -> None:
+    """Persons per vehicle of each lane (``car_persons`` on an empty lane), the factor that turns
+    a lane's vehicle counts into person counts."""
+    for lane in range(out.shape[0]):
+        if lane_veh[lane] > 0:
+            out[lane] = lane_persons[lane] / lane_veh[lane]
+        else:
+            out[lane] = car_persons
+
+
+@njit(cache=True)
+def lane_yielding_kernel(
+    move_in_lane: NDArray[np.int64],  # [n_moves]
+    move_crossing_ptr: NDArray[np.int64],  # [n_moves + 1] CSR: crossings a movement passes
+    move_crossing_idx: NDArray[np.int64],  # [nnz]
+    ped_on_crossing: NDArray[np.int32],  # [n_crossings] persons on the crossing now
+    waiting_ped: NDArray[np.int32],  # [n_crossings]
+    crossing_green: NDArray[np.bool_],  # [n_crossings]
+    out: NDArray[np.bool_],  # [n_lanes] the lane's vehicles may be yielding to pedestrians
+) -> None:
+    """A lane *yields* when one of its movements passes a crossing that has pedestrians on it,
+    or that shows green with pedestrians waiting to step on: its halting vehicles are held by
+    people, not by an empty or blocked approach."""
+    out[:] = False
+    for m in range(move_in_lane.shape[0]):
+        for k in range(move_crossing_ptr[m], move_crossing_ptr[m + 1]):
+            c = move_crossing_idx[k]
+            if ped_on_crossing[c] > 0 or (crossing_green[c] and waiting_ped[c] > 0):
+                out[move_in_lane[m]] = True
+                break

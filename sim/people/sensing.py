@@ -124,6 +124,7 @@ class PedSensor:
 
     ``waiting_ped`` [n_crossings] int32 persons waiting now; ``wait_s`` [n_crossings] float64 how
     long the first of them (the longest waiting) has waited [s], 0 when none waits;
+    ``on_crossing_ped`` [n_crossings] int32 persons on the crossing (read with ``on_crossing``);
     ``longest_wait_s`` the longest single wait seen so far in the run; ``person_wait_s`` the
     seconds each person has waited at crossings so far; ``waits`` every single wait as
     ``(person id, crossing, began_s, wait_s)``. The last two hold finished waits, and the ones
@@ -135,6 +136,7 @@ class PedSensor:
         n = crossings.n_crossings
         self.waiting_ped = np.zeros(n, dtype=np.int32)
         self.wait_s = np.zeros(n, dtype=np.float64)
+        self.on_crossing_ped = np.zeros(n, dtype=np.int32)
         self.longest_wait_s = 0.0
         self.person_wait_s: dict[str, float] = {}
         self.waits: list[tuple[str, int, float, float]] = []
@@ -146,8 +148,12 @@ class PedSensor:
         self._since: dict[str, tuple[int, float]] = {}  # person -> (crossing, wait began at)
         self._time_s = 0.0
 
-    def read(self, api: Any, time_s: float) -> None:
-        """Fill ``waiting_ped`` and ``wait_s`` for the simulation state at ``time_s``."""
+    def read(self, api: Any, time_s: float, on_crossing: bool = False) -> None:
+        """Fill ``waiting_ped`` and ``wait_s`` (and ``on_crossing_ped`` when ``on_crossing``: one
+        ``edge.getLastStepPersonIDs`` per crossing) for the simulation state at ``time_s``."""
+        if on_crossing:
+            for c, edge in enumerate(self.crossings.crossing_edge_ids):
+                self.on_crossing_ped[c] = len(api.edge.getLastStepPersonIDs(edge))
         self.waiting_ped[:] = 0
         self.wait_s[:] = 0.0
         since: dict[str, tuple[int, float]] = {}
