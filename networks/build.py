@@ -679,7 +679,7 @@ def downtown_rate(_t: Terminal) -> float:
 def build_downtown_demand(name: str, net_file: Path, work: Path) -> dict[str, int]:
     """Cars (fringe to fringe, every profile), pedestrians (scaled like the cars; unchanged in
     ``asymmetric``) and the bus lines (the same timetable in every profile)."""
-    spec = DemandSpec(downtown_rate, uniform_split(0.6, 0.2), saturated=SATURATED_FACTOR)
+    spec = DemandSpec(downtown_rate, uniform_split(0.6, 0.2), saturated=2.0)
     car_counts = build_fringe_demand(name, net_file, spec, PROFILES, work)
     net = sumolib.net.readNet(str(net_file), withPedestrianConnections=True)
     lines = [bus_line(net, fid, lid, a, b) for fid, lid, a, b in DOWNTOWN_LINES]
