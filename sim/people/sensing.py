@@ -12,6 +12,10 @@ standing, and ends when they step onto the crossing.
 
 Per step this costs one ``edge.getLastStepPersonIDs`` per walking area and one
 ``person.getNextEdge`` per person on a walking area, plus ``person.getWaitingTime`` once per wait.
+Measured on ``downtown`` (48 walking areas, about 300 persons walking; libsumo, 900 steps, 2 shared
+cores, so only the ratios mean something): 1.1-1.4 ms per step, against 1.2-1.4 ms for asking
+every person in the network (which grows with all walkers, not those at crossings) and about
+4 ms for person context subscriptions around each signal (most of it inside SUMO's step).
 
 Occupancy. Persons on board a vehicle: where the demand has persons riding (SUMO ``<ride>``),
 ``vehicle.getPersonNumber() + 1`` (riders and the driver) for vehicles that are not passenger
