@@ -26,6 +26,7 @@ from sim.people.crossings import (
     crossing_layout,
     move_crossings,
     read_crossings,
+    read_pedestrian_lanes,
 )
 from sim.people.kernels import (
     DEFAULT_PED_SPEED_MPS,
@@ -612,3 +613,22 @@ def test_move_crossings_and_yielding_lanes(ped_net: Path) -> None:
     expect_lanes = {int(lay.move_in_lane[m]) for m in range(len(ins))
                     if 0 in idx[ptr[m] : ptr[m + 1]].tolist()}  # fmt: skip
     assert set(np.flatnonzero(out).tolist()) == expect_lanes and expect_lanes
+
+
+def test_pedestrian_lanes_are_exactly_the_crossing_links(ped_net: Path) -> None:
+    """Leaving out links that touch a pedestrian lane leaves the vehicle links, nothing else."""
+    ped_lanes = read_pedestrian_lanes(ped_net)
+    truth = net_crossings(ped_net)
+    assert {t["lane"] for t in truth.values()} < ped_lanes
+    with sumo_running(ped_net) as api:
+        links = [
+            (k, c[0], c[1])
+            for k, conns in enumerate(api.trafficlight.getControlledLinks("A0"))
+            for c in conns
+        ]
+        allowed = {lane: api.lane.getAllowed(lane) for _, a, b in links for lane in (a, b)}
+    ped_links = {k for k, a, b in links if a in ped_lanes or b in ped_lanes}
+    assert ped_links == {k for t in truth.values() for k in t["links"]}
+    for k, a, _ in links:
+        if k not in ped_links:
+            assert "pedestrian" not in allowed[a] and not a.startswith(":")

@@ -53,6 +53,20 @@ def read_crossings(net_file: Path) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def read_pedestrian_lanes(net_file: Path) -> frozenset[str]:
+    """Lane ids of the crossings and walking areas of a ``.net.xml`` (streaming): the lanes
+    ``sim.layout`` must leave out of vehicle movements, lanes and approaches."""
+    out: set[str] = set()
+    for _, el in ET.iterparse(net_file, events=("end",)):
+        if el.tag == "edge":
+            if el.get("function") in ("crossing", "walkingarea"):
+                out.update(lane.get("id", "") for lane in el.iter("lane"))
+            el.clear()
+        elif el.tag in ("junction", "connection", "tlLogic"):
+            el.clear()
+    return frozenset(out)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class CrossingLayout:
     """Static crossing topology of the controlled signals; arrays never change during a run."""
