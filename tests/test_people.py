@@ -10,6 +10,7 @@ import csv
 import math
 import re
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -632,3 +633,32 @@ def test_pedestrian_lanes_are_exactly_the_crossing_links(ped_net: Path) -> None:
     for k, a, _ in links:
         if k not in ped_links:
             assert "pedestrian" not in allowed[a] and not a.startswith(":")
+
+
+def test_benchmark_networks_are_reproducible(tmp_path: Path) -> None:
+    """benchmarks/people/build_nets.py: same seed, same bytes; crossings at every signal; bus
+    stops on the lines' routes."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "people" / "build_nets.py"
+    for out in ("a", "b"):
+        subprocess.run([sys.executable, str(script), str(tmp_path / out), "--nets", "grid3x3"],
+                       check=True, capture_output=True)  # fmt: skip
+    files = sorted(p.name for p in (tmp_path / "a" / "grid3x3").iterdir())
+    assert files == ["grid3x3.add.xml", "grid3x3.net.xml", "grid3x3.rou.xml", "grid3x3.sumocfg"]
+    for name in files:
+        a = (tmp_path / "a" / "grid3x3" / name).read_bytes()
+        assert a == (tmp_path / "b" / "grid3x3" / name).read_bytes(), name
+    folder = tmp_path / "a" / "grid3x3"
+    truth = net_crossings(folder / "grid3x3.net.xml")
+    per_signal: dict[str, int] = {}
+    for t in truth.values():
+        per_signal[t["tl"]] = per_signal.get(t["tl"], 0) + 1
+    assert len(per_signal) == 9 and set(per_signal.values()) == {4}
+    stops = {s.get("id"): s.get("lane", "").rsplit("_", 1)[0]
+             for s in ET.parse(folder / "grid3x3.add.xml").getroot().iter("busStop")}  # fmt: skip
+    flows = list(ET.parse(folder / "grid3x3.rou.xml").getroot().iter("flow"))
+    assert len(flows) == 4 and {f.get("line") for f in flows} == {"L1", "L2"}
+    for flow in flows:
+        route = flow.find("route").get("edges").split()
+        used = [stops[s.get("busStop")] for s in flow.iter("stop")]
+        assert used and all(edge in route for edge in used)
+    assert scan_people([folder / "grid3x3.rou.xml"])["persons"] > 3000
