@@ -228,11 +228,13 @@ def netgenerate_grid(
     y_length: float,
     attach: float,
     lanes: int,
+    extra: Iterable[str] = (),
 ) -> None:
     """Build a signalised ``nx`` x ``ny`` grid with netgenerate.
 
     Every grid node is a traffic light, every approach has a left-turn
     pocket and the border nodes get fringe edges of length ``attach``.
+    ``extra`` options are passed on (e.g. :data:`PED_OPTIONS`).
     """
     tls = ",".join(f"{grid_column_id(i, nx)}{j}" for i in range(nx) for j in range(ny))
     tmp = work / "net.net.xml"
@@ -255,6 +257,7 @@ def netgenerate_grid(
             "--output-file", tmp.name,
             *TLS_OPTIONS,
             *COMMON_OUTPUT_OPTIONS,
+            *extra,
         ],
         cwd=work,
     )  # fmt: skip
@@ -548,6 +551,212 @@ def build_random_demand(
 
 
 # ---------------------------------------------------------------------------
+# People: sidewalks, crossings, pedestrians and bus lines
+# ---------------------------------------------------------------------------
+
+PED_OPTIONS: list[str] = ["--sidewalks.guess", "true", "--crossings.guess", "true"]
+"""netgenerate/netconvert options adding sidewalks, walking areas and signalised crossings."""
+
+PED_MIN_DISTANCE_M = 250.0
+"""Straight-line distance between the midpoints of a walk's first and last edge, at least."""
+
+BUS_VTYPE = '    <vType id="bus" vClass="bus" personCapacity="70"/>'
+BUS_STOP_LENGTH_M = 25.0
+BUS_STOP_OFFSET_M = 15.0
+"""Far-side stops start this far past the junction they follow."""
+BUS_DWELL_S = 20.0
+
+
+def walk_edges(net: sumolib.net.Net) -> list[sumolib.net.edge.Edge]:
+    """Plain (non-internal) edges with a sidewalk or footway, at least 10 m long, sorted by id."""
+    edges = [
+        e
+        for e in net.getEdges()
+        if e.getFunction() == "" and e.getLength() >= 10.0 and e.allows("pedestrian")
+    ]
+    return sorted(edges, key=lambda e: e.getID())
+
+
+def write_walks(
+    net: sumolib.net.Net,
+    rate: Callable[[float], float],
+    peak: float,
+    seed: str,
+) -> list[tuple[float, str]]:
+    """Pedestrians walking between random sidewalk edges, Poisson in time.
+
+    ``rate(t)`` is in persons/h (at most ``peak``). A walk starts and ends at a random position
+    of edges whose midpoints are at least :data:`PED_MIN_DISTANCE_M` apart, so most walks use a
+    crossing. Returns ``(depart_s, xml)`` per person, ids ``p0, p1, ...`` in depart order.
+    """
+    rng = random.Random(seed)
+    edges = walk_edges(net)
+    mids = [e.getShape()[len(e.getShape()) // 2] for e in edges]
+    far: list[list[int]] = [
+        [j for j, b in enumerate(mids) if math.dist(a, b) >= PED_MIN_DISTANCE_M] for a in mids
+    ]
+    out: list[tuple[float, str]] = []
+    for t in departures(rng, rate, peak):
+        i = rng.randrange(len(edges))
+        while not far[i]:
+            i = rng.randrange(len(edges))
+        j = rng.choice(far[i])
+        out.append(
+            (
+                t,
+                f'    <person id="p{len(out)}" depart="{t:.2f}" departPos="random">\n'
+                f'        <walk from="{edges[i].getID()}" to="{edges[j].getID()}" '
+                'arrivalPos="random"/>\n'
+                "    </person>",
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class BusLine:
+    """One direction of a bus line: its route (edge ids) and the edges with a stop, in order."""
+
+    flow_id: str
+    line_id: str
+    edges: tuple[str, ...]
+    stop_edges: tuple[str, ...]
+
+
+def bus_line(
+    net: sumolib.net.Net, flow_id: str, line_id: str, from_edge: str, to_edge: str
+) -> BusLine:
+    """The fastest bus route from ``from_edge`` to ``to_edge`` with far-side stops.
+
+    A stop is placed on every route edge that leaves a traffic light, allows buses and is long
+    enough for the stop (:data:`BUS_STOP_OFFSET_M` + :data:`BUS_STOP_LENGTH_M` + 10 m).
+    """
+    path, _ = net.getShortestPath(net.getEdge(from_edge), net.getEdge(to_edge), vClass="bus")
+    if not path:
+        raise RuntimeError(f"bus line {line_id}: no route from {from_edge} to {to_edge}")
+    stops = [
+        e.getID()
+        for e in path
+        if e.getFromNode().getType() == "traffic_light"
+        and e.getLength() >= BUS_STOP_OFFSET_M + BUS_STOP_LENGTH_M + 10.0
+        and e.allows("bus")
+    ]
+    return BusLine(flow_id, line_id, tuple(e.getID() for e in path), tuple(stops))
+
+
+def write_bus_stops(net: sumolib.net.Net, lines: Iterable[BusLine], out: Path) -> None:
+    """Write the ``<busStop>`` elements of ``lines`` (one stop per edge, on its first bus lane)."""
+    serving: dict[str, list[str]] = {}
+    for line in lines:
+        for eid in line.stop_edges:
+            serving.setdefault(eid, []).append(line.line_id)
+    rows = []
+    for eid, line_ids in sorted(serving.items()):
+        lane = next(ln for ln in net.getEdge(eid).getLanes() if ln.allows("bus"))
+        start = BUS_STOP_OFFSET_M
+        rows.append(
+            f'    <busStop id="stop_{eid}" lane="{lane.getID()}" startPos="{start:.2f}" '
+            f'endPos="{start + BUS_STOP_LENGTH_M:.2f}" lines="{" ".join(line_ids)}"/>'
+        )
+    out.write_text("<additional>\n" + "\n".join(rows) + "\n</additional>\n", encoding="utf-8")
+
+
+def bus_flows(lines: Iterable[BusLine], headway_s: float) -> list[str]:
+    """One bus flow per line, a bus every ``headway_s`` over the hour, lines staggered by 60 s."""
+    rows = []
+    for k, line in enumerate(lines):
+        begin = (60.0 * k) % headway_s
+        number = int((HOUR - begin) // headway_s)
+        stops = "".join(
+            f'\n        <stop busStop="stop_{eid}" duration="{BUS_DWELL_S:g}"/>'
+            for eid in line.stop_edges
+        )
+        rows.append(
+            f'    <flow id="bus_{line.flow_id}" type="bus" line="{line.line_id}" '
+            f'begin="{begin:.2f}" end="{HOUR:.2f}" number="{number}" departLane="best">\n'
+            f'        <route edges="{" ".join(line.edges)}"/>{stops}\n'
+            "    </flow>"
+        )
+    return rows
+
+
+_VEHICLE_BLOCK = re.compile(r'    <vehicle id="[^"]*" depart="([0-9.]+)".*?</vehicle>', re.DOTALL)
+
+
+def merge_people(
+    routed: Path, walks: list[tuple[float, str]], buses: list[str], out: Path
+) -> tuple[int, int]:
+    """Write ``out``: the bus type and flows, then routed vehicles and walks by departure.
+
+    Returns the number of cars (routed vehicles) and of pedestrians written.
+    """
+    cars = [(float(m.group(1)), m.group(0)) for m in _VEHICLE_BLOCK.finditer(routed.read_text())]
+    merged = sorted(cars + walks, key=lambda pair: pair[0])
+    body = [BUS_VTYPE, *buses, *(xml for _, xml in merged)]
+    out.write_text("<routes>\n" + "\n".join(body) + "\n</routes>\n", encoding="utf-8")
+    return len(cars), len(walks)
+
+
+# ---------------------------------------------------------------------------
+# downtown: 4 x 3 grid of short blocks with sidewalks, crossings, pedestrians and two bus lines
+# ---------------------------------------------------------------------------
+
+DOWNTOWN_PED_RATE = 1800.0
+"""Pedestrians per hour in the ``constant`` profile (one every 2 s)."""
+
+DOWNTOWN_BUS_HEADWAY_S = 300.0
+DOWNTOWN_LINES: tuple[tuple[str, str, str, str], ...] = (
+    ("L1_east", "L1", "left1A1", "D1right1"),
+    ("L1_west", "L1", "right1D1", "A1left1"),
+    ("L2_north", "L2", "bottom1B0", "B2top1"),
+    ("L2_south", "L2", "top1B2", "B0bottom1"),
+)
+"""(flow id, line, first edge, last edge): L1 along the middle row, L2 along column B."""
+
+
+def build_downtown_net(out: Path, work: Path) -> None:
+    """4 x 3 signalised grid, 160 m x 130 m blocks, 2 lanes + 40 m left pocket, sidewalks and a
+    signalised crossing on every arm of every signal."""
+    netgenerate_grid(out, work, 4, 3, 160.0, 130.0, 130.0, lanes=2, extra=PED_OPTIONS)
+
+
+def downtown_rate(_t: Terminal) -> float:
+    """Vehicles per hour entering at each of the 14 fringe nodes (constant profile)."""
+    return 220.0
+
+
+def build_downtown_demand(name: str, net_file: Path, work: Path) -> dict[str, int]:
+    """Cars (fringe to fringe, every profile), pedestrians (scaled like the cars; unchanged in
+    ``asymmetric``) and the bus lines (the same timetable in every profile)."""
+    spec = DemandSpec(downtown_rate, uniform_split(0.6, 0.2), saturated=2.0)
+    car_counts = build_fringe_demand(name, net_file, spec, PROFILES, work)
+    net = sumolib.net.readNet(str(net_file), withPedestrianConnections=True)
+    lines = [bus_line(net, fid, lid, a, b) for fid, lid, a, b in DOWNTOWN_LINES]
+    write_bus_stops(net, lines, net_file.parent / f"{name}.add.xml")
+    buses = bus_flows(lines, DOWNTOWN_BUS_HEADWAY_S)
+    n_buses = sum(
+        int((HOUR - (60.0 * k) % DOWNTOWN_BUS_HEADWAY_S) // DOWNTOWN_BUS_HEADWAY_S)
+        for k in range(len(lines))
+    )
+    counts: dict[str, int] = {}
+    for profile in PROFILES:
+
+        def rate(t: float, profile: str = profile) -> float:
+            return DOWNTOWN_PED_RATE * profile_multiplier(profile, "N", t, spec.saturated)
+
+        peak = max(rate(t) for t in (0.0, HOUR / 2, HOUR))
+        walks = write_walks(net, rate, peak, f"{name}/{profile}/walks/{SEED}")
+        routes = net_file.parent / route_file_name(name, profile)
+        merge_people(routes, walks, buses, routes)
+        counts[profile] = car_counts[profile] + n_buses
+        print(
+            f"{name} {profile}: {car_counts[profile]} cars, {n_buses} buses, "
+            f"{len(walks)} pedestrians"
+        )
+    return counts
+
+
+# ---------------------------------------------------------------------------
 # Scenarios
 # ---------------------------------------------------------------------------
 
@@ -570,9 +779,11 @@ class Scenario:
     """
 
     build_net: Callable[[Path, Path], None]
-    demand: DemandSpec | RandomDemand
+    demand: DemandSpec | RandomDemand | None
     profiles: tuple[str, ...]
     compress: bool = False
+    # (name, net, work) -> vehicles per profile; replaces the fringe/city demand when given
+    build_demand: Callable[[str, Path, Path], dict[str, int]] | None = None
 
     def suffix(self) -> str:
         """File-name ending of the network and route files."""
@@ -606,17 +817,23 @@ SCENARIOS: dict[str, Scenario] = {
         ("constant",),
         compress=True,
     ),
+    "downtown": Scenario(build_downtown_net, None, PROFILES, build_demand=build_downtown_demand),
 }
 
 
 def write_sumocfg(name: str, folder: Path, suffix: str = ".xml", end_s: float = HOUR) -> None:
-    """Write ``<name>.sumocfg`` with relative paths and a 0-``end_s`` horizon."""
+    """Write ``<name>.sumocfg`` with relative paths and a 0-``end_s`` horizon.
+
+    ``<name>.add.xml`` (bus stops), when the build wrote one, becomes an additional file.
+    """
+    add = folder / f"{name}.add.xml"
+    add_line = f'\n        <additional-files value="{add.name}"/>' if add.is_file() else ""
     (folder / f"{name}.sumocfg").write_text(
         f"""<?xml version="1.0" encoding="UTF-8"?>
 <configuration>
     <input>
         <net-file value="{name}.net{suffix}"/>
-        <route-files value="{name}.rou{suffix}"/>
+        <route-files value="{name}.rou{suffix}"/>{add_line}
     </input>
     <time>
         <begin value="0"/>
@@ -647,7 +864,9 @@ def build(name: str) -> dict[str, int]:
         else:
             plain = net
             scenario.build_net(net, work)
-        if isinstance(scenario.demand, RandomDemand):
+        if scenario.build_demand is not None:
+            counts = scenario.build_demand(name, plain, work)
+        elif isinstance(scenario.demand, RandomDemand):
             out = folder / f"{name}.rou{suffix}"
             counts = build_random_demand(name, plain, scenario.demand, out, work)
         else:

@@ -1,0 +1,219 @@
+"""People in one run: what the runner calls, in one place (sensing, sensed view, tables, metrics).
+
+Per step, after the vehicle state is read (``lane_veh`` true counts) and before the controller
+decides: :meth:`PeopleAtSignals.read`. Then :meth:`add_demand` ORs waiting pedestrians into the
+phase demand of the timing kernel (starvation bound), and after ``Timing.step``
+:meth:`hold_min_green` writes each signal's minimum green for the green now shown (walk +
+clearance when it began with pedestrians waiting) into ``Timing.min_green_s``, which both the
+timing kernel and the controllers read. At the end, :meth:`finish` writes ``crossings.<fmt>``
+and ``ped_waits.<fmt>`` and returns the summary metrics (:mod:`sim.people.metrics`).
+
+With no crossing in the controlled signals and no vehicle other than passenger cars, nothing here
+touches SUMO after the start, and every array is empty or all zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.errors import InputError
+from sim.people.crossings import crossing_layout, move_crossings, read_crossings
+from sim.people.kernels import (
+    DEFAULT_PED_SPEED_MPS,
+    DEFAULT_WALK_S,
+    crossing_green_kernel,
+    green_hold_kernel,
+    lane_person_weight_kernel,
+    lane_yielding_kernel,
+    ped_phase_demand_kernel,
+    phase_ped_min_green_kernel,
+    phase_ped_release_kernel,
+    push_button_kernel,
+)
+from sim.people.metrics import people_metrics, route_vtype_classes
+from sim.people.record import CrossingRecorder, write_waits
+from sim.people.sensing import DEFAULT_OCCUPANCY, Occupancy, PedSensor, demand_has_rides
+
+
+@dataclass(frozen=True)
+class PeopleParams:
+    """``--walk-s``, ``--ped-speed-mps``, ``--occupancy`` and the sensing mode of a run."""
+
+    walk_s: float = DEFAULT_WALK_S
+    ped_speed_mps: float = DEFAULT_PED_SPEED_MPS
+    occupancy: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_OCCUPANCY))
+    push_buttons: bool = False  # --sensing detectors: controllers see push-button calls
+
+    def validate(self) -> None:
+        """``InputError`` (one line) for impossible values."""
+        if not np.isfinite(self.walk_s) or self.walk_s < 0:
+            raise InputError(f"--walk-s must be a number >= 0, got {self.walk_s:g}")
+        if not np.isfinite(self.ped_speed_mps) or self.ped_speed_mps <= 0:
+            raise InputError(f"--ped-speed-mps must be a number > 0, got {self.ped_speed_mps:g}")
+
+
+class PeopleAtSignals:
+    """Crossings, waiting pedestrians and occupants of the controlled signals of one run.
+
+    Sensed view for controllers (``[n_crossings]``/``[n_lanes]``/``[n_phases]``):
+    ``waiting_ped``, ``wait_s`` (push-button calls with ``push_buttons``), ``lane_persons``,
+    ``lane_person_weight``, ``lane_yielding``, ``phase_ped_release``. Truth for metrics:
+    ``sensor.waiting_ped``/``sensor.wait_s``.
+    """
+
+    def __init__(
+        self,
+        api: Any,
+        layout: Any,
+        net_file: Path,
+        route_files: Sequence[Path],
+        params: PeopleParams,
+        begin_s: float,
+        end_s: float,
+        interval_s: float,
+        dt_s: float,
+    ) -> None:
+        params.validate()
+        self.layout, self.params, self.dt_s = layout, params, float(dt_s)
+        self.route_files = list(route_files)
+        cl = crossing_layout(
+            api, layout.signal_ids, layout.phase_ptr, layout.phase_states, read_crossings(net_file)
+        )
+        self.crossings = cl
+        n_c, n_l, n_p = cl.n_crossings, layout.n_lanes, layout.n_phases
+        edge = [api.lane.getEdgeID(lane) for lane in layout.lane_ids]
+        self.move_crossing_ptr, self.move_crossing_idx = move_crossings(
+            cl,
+            layout.move_signal,
+            [edge[i] for i in layout.move_in_lane],
+            [edge[i] for i in layout.move_out_lane],
+        )
+        self.sensor = PedSensor(cl)
+        self.occupancy = Occupancy(
+            layout.lane_ids, params.occupancy, demand_has_rides(self.route_files)
+        )
+        self.recorder = CrossingRecorder(cl, layout.signal_ids, begin_s, end_s, interval_s)
+        self.waiting_ped = np.zeros(n_c, dtype=np.int32)
+        self.wait_s = np.zeros(n_c)
+        self.crossing_green = np.zeros(n_c, dtype=np.bool_)
+        self.lane_persons = np.zeros(n_l)
+        self.lane_person_weight = np.full(n_l, self.occupancy.car_persons)
+        self.lane_yielding = np.zeros(n_l, dtype=np.bool_)
+        self.phase_ped_min_s = np.zeros(n_p)
+        self.phase_ped_release = np.zeros(n_p)
+        self.base_min_green_s: NDArray[np.float64] | None = None
+        self._call = np.zeros(n_c, dtype=np.bool_)
+        self._call_age_s = np.zeros(n_c)
+        self._mark = np.zeros(n_c, dtype=np.bool_)
+
+    @property
+    def n_crossings(self) -> int:
+        return self.crossings.n_crossings
+
+    def read(
+        self,
+        api: Any,
+        time_s: float,
+        lane_veh: NDArray[np.int32],
+        cur_p: NDArray[np.int64],
+        stage: NDArray[np.int8],
+    ) -> None:
+        """Read pedestrians and occupants at ``time_s``; fill the sensed view and the tables.
+
+        ``lane_veh`` [n_lanes] are the true vehicles per lane; ``cur_p``/``stage`` [n_signals]
+        the timing state shown during the step just simulated.
+        """
+        cl = self.crossings
+        self.occupancy.read(api, lane_veh, self.lane_persons)
+        lane_person_weight_kernel(
+            lane_veh, self.lane_persons, self.occupancy.car_persons, self.lane_person_weight
+        )
+        if not cl.n_crossings:
+            return
+        self.sensor.read(api, time_s, on_crossing=True)
+        self.recorder.record(time_s, self.sensor.waiting_ped, self.sensor.wait_s)
+        crossing_green_kernel(
+            cur_p, stage, cl.phase_crossing_ptr, cl.phase_crossing_idx, self.crossing_green
+        )
+        if self.params.push_buttons:
+            push_button_kernel(
+                self.sensor.waiting_ped,
+                self.crossing_green,
+                self.dt_s,
+                self._call,
+                self._call_age_s,
+                self.waiting_ped,
+                self.wait_s,
+            )
+        else:
+            self.waiting_ped[:] = self.sensor.waiting_ped
+            self.wait_s[:] = self.sensor.wait_s
+        lane_yielding_kernel(
+            self.layout.move_in_lane,
+            self.move_crossing_ptr,
+            self.move_crossing_idx,
+            self.sensor.on_crossing_ped,
+            self.waiting_ped,
+            self.crossing_green,
+            self.lane_yielding,
+        )
+        phase_ped_min_green_kernel(
+            cl.phase_crossing_ptr,
+            cl.phase_crossing_idx,
+            cl.crossing_length_m,
+            self.waiting_ped,
+            self.params.walk_s,
+            self.params.ped_speed_mps,
+            self.phase_ped_min_s,
+        )
+        phase_ped_release_kernel(
+            self.layout.phase_ptr,
+            cl.phase_crossing_ptr,
+            cl.phase_crossing_idx,
+            self.waiting_ped,
+            cur_p,
+            self._mark,
+            self.phase_ped_release,
+        )
+
+    def add_demand(self, demand: NDArray[np.bool_]) -> None:
+        """OR waiting pedestrians into the phase demand [n_phases] (starvation bound)."""
+        cl = self.crossings
+        ped_phase_demand_kernel(
+            cl.phase_crossing_ptr, cl.phase_crossing_idx, self.waiting_ped, demand
+        )
+
+    def hold_min_green(self, timing: Any) -> None:
+        """After ``timing.step``: a green that began this step gets its minimum length, the
+        signal's own minimum green or walk + clearance, written into ``timing.min_green_s``."""
+        if self.base_min_green_s is None:
+            self.base_min_green_s = timing.min_green_s.copy()
+        green_hold_kernel(
+            timing.cur_p,
+            timing.stage,
+            timing.t_stage_s,
+            timing.changed,
+            self.base_min_green_s,
+            self.phase_ped_min_s,
+            timing.min_green_s,
+        )
+
+    def finish(self, out_dir: Path, fmt: str, tripinfo: Path) -> dict[str, object]:
+        """Write the pedestrian tables (when there are crossings) and return the metrics."""
+        self.sensor.finish()
+        if self.crossings.n_crossings:
+            self.recorder.write(out_dir, fmt)
+            write_waits(self.sensor.waits, self.crossings, self.layout.signal_ids, out_dir, fmt)
+        return people_metrics(
+            tripinfo,
+            route_vtype_classes(self.route_files),
+            self.occupancy.persons,
+            self.sensor.person_wait_s,
+            self.sensor.longest_wait_s,
+        )
