@@ -485,6 +485,10 @@ from sim.plots import plot_cmd  # noqa: E402  (lightwatch plot RESULTS...)
 
 cli.add_command(plot_cmd)
 
+from sim.tune import tune_cmd  # noqa: E402  (lightwatch tune: grid search on the tuning seeds)
+
+cli.add_command(tune_cmd)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, exit 2 for bad input, 1 for failed runs."""
