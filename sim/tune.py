@@ -295,16 +295,20 @@ def run_bench(
         cmd += ["--jobs", str(jobs)]
     if resume:
         cmd.append("--resume")
-    proc = subprocess.Popen(cmd)
+    proc: subprocess.Popen[bytes] | None = None
     stopped = False
 
     def forward(signum: int, frame: FrameType | None) -> None:
         nonlocal stopped
         stopped = True
-        proc.send_signal(signal.SIGINT)
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)
 
     old = signal.signal(signal.SIGTERM, forward)
     try:
+        proc = subprocess.Popen(cmd)
+        if stopped:
+            proc.send_signal(signal.SIGINT)
         while True:
             try:
                 rc = proc.wait()
