@@ -299,3 +299,95 @@ def test_tune_end_to_end_on_single(tmp_path: Path) -> None:
     again = run_cli(*args, "--resume", timeout_s=600)
     assert again.returncode == 0 and "4 already done, 0 to run" in again.stderr
     assert tomllib.loads(save.read_text())["scenarios"] == tuned["scenarios"]
+
+
+# --------------------------------------------------------------------------------------------
+# benchmarks/evaluate.py: the headline table
+
+
+def _evaluate():  # the script is not a package module
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "evaluate.py"
+    spec = importlib.util.spec_from_file_location("evaluate", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _seeds(*runs: tuple[float, float, float]) -> dict[str, dict[str, float]]:
+    """Seeds 6, 7, ... with (delay_s, running, throughput_veh_h)."""
+    return {
+        str(6 + i): {"delay_s": d, "running": r, "throughput_veh_h": t}
+        for i, (d, r, t) in enumerate(runs)
+    }
+
+
+def test_jams_are_runs_far_above_the_best_other_column_on_the_same_seed() -> None:
+    ev = _evaluate()
+    per = {
+        "a": _seeds((50, 500, 900), (20, 100, 1000)),  # seed 6: 500 > 2 x 100 + 20
+        "b": _seeds((20, 100, 1000), (20, 100, 1000)),
+        "c": _seeds((21, 220, 1000), (20, 110, 1000)),  # 220 = 2 x 100 + 20: not far above
+    }
+    assert ev.jams(per, "a") == ["6"] and ev.jams(per, "b") == [] and ev.jams(per, "c") == []
+    per["b"]["7"]["gridlock_at_s"] = 1200.0  # gridlock while the others move: a jam
+    assert ev.jams(per, "b") == ["7"]
+    for c in ("a", "c"):
+        per[c]["7"]["gridlock_at_s"] = 900.0  # everyone gridlocked: not this one's failure
+    assert ev.jams(per, "b") == []
+
+
+def test_cells_use_the_t_interval_and_show_the_worst_seed() -> None:
+    ev = _evaluate()
+    assert ev.ci95([1.0, 2.0, 3.0]) == pytest.approx(4.302653 / 3**0.5, rel=1e-6)
+    assert ev.ci95([5.0]) == 0.0
+    text = ev.cell(_seeds((1, 0, 0), (2, 0, 0), (3, 0, 0)), True, ["7"])
+    assert text == "**2.0 ± 2.5** / 3 jam s7"
+
+
+def test_acceptance_summary() -> None:
+    ev = _evaluate()
+    table = {
+        "x": {  # count 10 vs best tuned peer 20 (greedy.tuned beats greedy)
+            "fixed": _seeds((30, 10, 1000), (9, 10, 1000)),
+            "greedy": _seeds((25, 10, 1000), (25, 10, 1000)),
+            "greedy.tuned": _seeds((20, 10, 1000), (20, 10, 1000)),
+            "count": _seeds((10, 10, 1000), (10, 10, 1000)),  # seed 7: 10 > 1.01 x 9
+        },
+        "y": {  # count 40 vs 20, and 1 % less throughput than the best
+            "fixed": _seeds((50, 10, 1000), (50, 10, 1000)),
+            "greedy": _seeds((20, 10, 1000), (20, 10, 1000)),
+            "count": _seeds((40, 10, 990), (40, 10, 990)),
+        },
+    }
+    text = ev.acceptance(table, ["fixed", "greedy", "count"])
+    assert "| x | 10.0 | `greedy.tuned` | 20.0 | 0.500 |" in text
+    assert "| y | 40.0 | `greedy` | 20.0 | 2.000 |" in text
+    assert "over 2 rows: 1.000" in text  # geometric mean of 0.5 and 2
+    assert "x s7 (10.0 vs 9.0)" in text and "x s6" not in text.split("1.01 x fixed")[1]
+    assert "y (990 vs 1000 veh/h)" in text and "count's jams: none" in text
+
+
+def test_tuned_suites_group_rows_by_network(tmp_path: Path) -> None:
+    ev = _evaluate()
+    suite = tmp_path / "eval.toml"
+    suite.write_text(
+        'seeds = [6]\ncontrollers = ["greedy"]\n'
+        '[[scenarios]]\nname = "single"\n'
+        '[[scenarios]]\nname = "single"\nlabel = "single.peak"\nprofile = "peak"\n'
+        '[[scenarios]]\nname = "corridor"\n'
+    )
+    tuned = {
+        "greedy": {"scenarios": {"single": {"params": {"period_s": 5.0}, "settings": {}}}},
+        "sotl": {"scenarios": {"corridor": {"params": {"theta_veh_s": 30.0}, "settings": {}}}},
+    }
+    suites, same = ev.tuned_suites(suite, tuned)
+    assert set(suites) == {"single"}  # sotl's corridor setting is its default: not run again
+    assert [s["label"] for s in suites["single"]["scenarios"]] == ["single", "single.peak"]
+    assert suites["single"]["controllers"] == [
+        {"name": "greedy", "label": "greedy.tuned", "params": {"period_s": 5.0}}
+    ]
+    assert same == {("single", "greedy"): False, ("single.peak", "greedy"): False,
+                    ("corridor", "sotl"): True}  # fmt: skip
