@@ -260,7 +260,8 @@ def acceptance(table: dict[str, Any], peers: list[str]) -> str:
 
 
 def bench(suite: Path, out: Path, jobs: int | None) -> None:
-    run_bench(suite, out, jobs, resume=True)
+    """``lightwatch bench --resume``; its tables go to stderr, keeping stdout for the table."""
+    run_bench(suite, out, jobs, resume=True, stdout=sys.stderr)
 
 
 def tune_all(jobs: int | None, out: Path) -> None:
@@ -274,7 +275,7 @@ def tune_all(jobs: int | None, out: Path) -> None:
         cmd += ["--out", str(out / "tune" / peer), "--save", str(TUNED_DIR / f"{peer}.toml")]
         if jobs:
             cmd += ["--jobs", str(jobs)]
-        rc = subprocess.run(cmd, check=False).returncode
+        rc = subprocess.run(cmd, check=False, stdout=sys.stderr).returncode
         if rc != 0:
             raise SystemExit(rc)
 

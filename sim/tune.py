@@ -140,6 +140,8 @@ def parse_grid(controller: str, items: Sequence[str]) -> list[Axis]:
                 raise InputError(f"--grid: {key} must be finite, got {v!r}")
             if isinstance(v, str) and not _VALUE_TEXT.match(v):
                 raise InputError(f"--grid: {key} value {v!r} must be letters, digits and . _ -")
+        if target == "run" and any(float(v) <= 0 for v in values):
+            raise InputError(f"--grid: {key} values must be positive, got {item!r}")
         if len(set(values)) != len(values):
             raise InputError(f"--grid: {key} repeats a value in {item!r}")
         axes.append(Axis(key, target, values))
@@ -282,9 +284,15 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def run_bench(
-    suite_path: Path, out: Path, jobs: int | None, resume: bool, argv0: Sequence[str] | None = None
+    suite_path: Path,
+    out: Path,
+    jobs: int | None,
+    resume: bool,
+    argv0: Sequence[str] | None = None,
+    stdout: Any = None,
 ) -> None:
-    """Run ``lightwatch bench`` on ``suite_path`` in a subprocess; its output passes through.
+    """Run ``lightwatch bench`` on ``suite_path`` in a subprocess; its output passes through
+    (its standard output to ``stdout`` when given, e.g. ``sys.stderr``).
 
     SIGTERM is passed on as SIGINT (the bench stops its pool and keeps finished runs); Ctrl-C
     reaches it directly. Raises :class:`Interrupted`, InputError (exit 2) or RunFailed.
@@ -306,7 +314,7 @@ def run_bench(
 
     old = signal.signal(signal.SIGTERM, forward)
     try:
-        proc = subprocess.Popen(cmd)
+        proc = subprocess.Popen(cmd, stdout=stdout)
         if stopped:
             proc.send_signal(signal.SIGINT)
         while True:
@@ -338,6 +346,7 @@ class Choice:
     delay_s: float
     worst_delay_s: float
     n_seeds: int
+    window_s: tuple[float | None, float | None] = (None, None)  # begin_s, end_s set by the suite
 
 
 def select_best(
@@ -362,7 +371,9 @@ def select_best(
             ranked.append((mean, max(delays), order[label], label))
         if ranked:
             mean, worst, _, label = min(ranked)
-            best[scenario] = Choice(label, dict(combos[label]), mean, worst, len(seeds))
+            st = per[label].get("settings", {})
+            window = (st.get("begin_s"), st.get("end_s"))
+            best[scenario] = Choice(label, dict(combos[label]), mean, worst, len(seeds), window)
     return best
 
 
@@ -401,6 +412,9 @@ def tuned_document(
             "delay_s": round(ch.delay_s, 3),
             "worst_delay_s": round(ch.worst_delay_s, 3),
         }
+        for key, value in zip(("begin_s", "end_s"), ch.window_s, strict=True):
+            if value is not None:
+                scen[name][key] = value
     return {
         "kind": TUNED_KIND,
         "controller": controller,
