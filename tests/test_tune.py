@@ -391,3 +391,25 @@ def test_tuned_suites_group_rows_by_network(tmp_path: Path) -> None:
     ]
     assert same == {("single", "greedy"): False, ("single.peak", "greedy"): False,
                     ("corridor", "sotl"): True}  # fmt: skip
+
+
+def test_committed_grids_parse_and_hold_each_peers_defaults() -> None:
+    grids = tomllib.loads((Path(__file__).resolve().parents[1] / "benchmarks/tuned/grids.toml")
+                          .read_text())  # fmt: skip
+    assert set(grids) == {
+        "sumo-actuated",
+        "sumo-delay",
+        "greedy",
+        "max-pressure",
+        "sotl",
+        "webster",
+    }
+    for peer, grid in grids.items():
+        axes = parse_grid(peer, [f"{k}=" + ",".join(map(str, v)) for k, v in grid.items()])
+        ctl = controllers.create(peer)
+        for a in axes:
+            default = (
+                getattr(ctl.params, a.key) if a.target == "params"
+                else getattr(ctl.timing_defaults, a.key)
+            )  # fmt: skip
+            assert default in a.values, (peer, a.key)
