@@ -319,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     except LightwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; finished runs are kept, continue with --run", file=sys.stderr)
+        return 130
     peers = [
         c["name"] if isinstance(c, dict) else c
         for c in tomllib.loads(args.suite.read_text(encoding="utf-8"))["controllers"]
