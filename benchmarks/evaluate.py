@@ -47,7 +47,8 @@ BASELINE = "fixed"
 
 sys.path.insert(0, str(REPO))
 from sim.errors import LightwatchError  # noqa: E402
-from sim.tune import load_tuned, run_bench, write_atomic  # noqa: E402
+from sim.tune import run_bench, write_atomic  # noqa: E402
+from sim.tuned import load_tuned  # noqa: E402
 
 
 def tuned_label(peer: str) -> str:

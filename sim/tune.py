@@ -43,11 +43,10 @@ import tomli_w
 
 from sim import __version__
 from sim.errors import InputError, LightwatchError, RunFailed
+from sim.tuned import METRIC, TUNED_KIND, Choice, select_best
 
-TUNED_KIND = "lightwatch-tuned"
 EVAL_SEEDS = frozenset(range(6, 11))
 TUNE_SEEDS = "1-5"
-METRIC = "delay_s"
 # run settings a grid may set for controllers that lightwatch times (not SUMO's programs)
 RUN_KEYS = ("min_green_s", "max_green_s", "max_wait_s", "detection_range_m", "gap_range_m")
 _VALUE_TEXT = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -337,46 +336,6 @@ def run_bench(
 # selection and the tuned file
 
 
-@dataclass(frozen=True)
-class Choice:
-    """The best combination of one scenario and its figures over the tuning seeds."""
-
-    label: str  # bench label
-    combo: dict[str, Value]
-    delay_s: float
-    worst_delay_s: float
-    n_seeds: int
-    window_s: tuple[float | None, float | None] = (None, None)  # begin_s, end_s set by the suite
-
-
-def select_best(
-    report: Mapping[str, Any], combos: Mapping[str, Mapping[str, Value]], seeds: Sequence[int]
-) -> dict[str, Choice]:
-    """Per scenario of a ``bench.json`` report: the combination (bench label in ``combos``) with
-    the lowest mean ``delay_s`` over ``seeds``; ties by the lower worst-seed delay, then by the
-    order of ``combos``. Combinations missing a seed are not eligible; a scenario without an
-    eligible one is left out."""
-    order = {label: i for i, label in enumerate(combos)}
-    best: dict[str, Choice] = {}
-    for scenario, per in report.get("results", {}).items():
-        ranked = []
-        for label, entry in per.items():
-            if label not in combos:
-                continue
-            per_seed = entry.get("seeds", {})
-            delays = [per_seed.get(str(s), {}).get(METRIC) for s in seeds]
-            if any(d is None for d in delays):
-                continue
-            mean = sum(delays) / len(delays)
-            ranked.append((mean, max(delays), order[label], label))
-        if ranked:
-            mean, worst, _, label = min(ranked)
-            st = per[label].get("settings", {})
-            window = (st.get("begin_s"), st.get("end_s"))
-            best[scenario] = Choice(label, dict(combos[label]), mean, worst, len(seeds), window)
-    return best
-
-
 def tuned_document(
     controller: str,
     axes: Sequence[Axis],
@@ -429,29 +388,6 @@ def tuned_document(
         "grid": {a.key: list(a.values) for a in axes},
         "scenarios": scen,
     }
-
-
-def load_tuned(path: str | Path) -> dict[str, Any]:
-    """Read and check a tuned file; InputError (one line) when it is not one."""
-    p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"tuned file not found: {p}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"tuned file {p} is not readable TOML: {exc}") from None
-    if doc.get("kind") != TUNED_KIND or not isinstance(doc.get("scenarios"), dict):
-        raise InputError(f"{p} is not a tuned file (written by lightwatch tune)")
-    import controllers
-
-    name = doc.get("controller")
-    controllers.get(str(name))
-    for scenario, entry in doc["scenarios"].items():
-        try:
-            controllers.create(str(name), entry.get("params", {}))
-        except InputError as exc:
-            raise InputError(f"{p} [{scenario}]: {exc}") from None
-    return doc
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,13 +23,12 @@ from sim.tune import (
     check_tuning_seeds,
     combinations,
     display_label,
-    load_tuned,
     parse_grid,
     parse_seeds,
     run_bench,
-    select_best,
     tuned_document,
 )
+from sim.tuned import load_tuned, select_best
 from tests.conftest import bundled_scenario, run_cli, sumo_running
 
 BENCH_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")  # what the bench accepts
