@@ -65,6 +65,17 @@ def test_cli_refuses_evaluation_seeds_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "t").exists()  # nothing written
 
 
+def test_cli_bad_grid_is_one_line(tmp_path: Path) -> None:
+    for grid in ("max_gap_s", "no_such_key=1,2"):
+        res = run_cli(
+            "tune", "--controller", "sumo-actuated", "--grid", grid, "--scenario", "single",
+            "--out", str(tmp_path / "t"),
+        )  # fmt: skip
+        assert res.returncode == 2
+        assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: --grid")
+        assert not (tmp_path / "t").exists()
+
+
 @pytest.mark.parametrize(
     ("grid", "message"),
     [
