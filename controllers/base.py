@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,10 +42,15 @@ class Controller:
         self._request: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
     @classmethod
-    def parse_params(cls, values: Mapping[str, str | float]) -> Any:
-        """Build ``Params`` from ``{name: value}``; unknown names or bad values raise InputError."""
+    def parse_params(cls, values: Mapping[str, str | float | bool]) -> Any:
+        """Build ``Params`` from ``{name: value}``; unknown names or bad values raise InputError.
+
+        A field's annotation decides the conversion: ``float`` takes numbers (or their text),
+        ``bool`` takes true/false, yes/no, 1/0 (any case), ``str`` takes text.
+        """
         fields = {f.name: f for f in dataclasses.fields(cls.Params)}
-        kwargs: dict[str, float] = {}
+        hints = typing.get_type_hints(cls.Params)
+        kwargs: dict[str, float | bool | str] = {}
         for key, raw in values.items():
             k = key.replace("-", "_")
             if k not in fields:
@@ -52,10 +58,7 @@ class Controller:
                 raise InputError(
                     f"controller {cls.name!r} has no parameter {key!r} (known: {known})"
                 )
-            try:
-                kwargs[k] = float(raw)
-            except (TypeError, ValueError):
-                raise InputError(f"parameter {key!r} must be a number, got {raw!r}") from None
+            kwargs[k] = parse_value(key, raw, hints.get(k, float))
         params = cls.Params(**kwargs)
         validate = getattr(params, "validate", None)
         if validate is not None:
@@ -84,8 +87,34 @@ class Controller:
         """
         raise NotImplementedError
 
-    def param_dict(self) -> dict[str, float]:
+    def param_dict(self) -> dict[str, float | bool | str]:
         return dataclasses.asdict(self.params)
+
+
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+
+
+def parse_value(key: str, raw: Any, kind: Any) -> float | bool | str:
+    """``raw`` converted to ``kind`` (``float``, ``bool`` or ``str``), else a one-line InputError
+    naming the parameter ``key`` and the expected type."""
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower() if isinstance(raw, str | int) else ""
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise InputError(f"parameter {key!r} must be true or false (or yes/no, 1/0), got {raw!r}")
+    if kind is str:
+        if isinstance(raw, str) and raw.strip():
+            return raw.strip()
+        raise InputError(f"parameter {key!r} must be a non-empty string, got {raw!r}")
+    if isinstance(raw, bool):
+        raise InputError(f"parameter {key!r} must be a number, got {raw!r}")
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"parameter {key!r} must be a number, got {raw!r}") from None
 
 
 REGISTRY: dict[str, type[Controller]] = {}

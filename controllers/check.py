@@ -150,7 +150,7 @@ def check_params(cls: type[Controller]) -> None:
     params = params_cls()
     for f in dataclasses.fields(params_cls):
         val = getattr(params, f.name)
-        assert isinstance(val, float), f"{name}: parameter {f.name} must default to a float"
+        assert isinstance(val, float | bool | str), f"{name}: {f.name} must be float, bool or str"
         try:
             setattr(params, f.name, val)
         except dataclasses.FrozenInstanceError:

@@ -19,14 +19,24 @@ the run folder and loaded as an additional file):
 SUMO switches a signal to the program loaded last for it, so the generated program runs from the
 first step (the tests check ``trafficlight.getProgram`` and the logic type).
 
-Detectors are SUMO's defaults (placed by SUMO on every incoming lane it chooses); as documented in
-``../shared/scenarios/resco/README.md``, lanes feeding a movement green in two phases get none, so
-such phases end at their minimum.
+Detectors are SUMO's own induction loops, ``detector_gap_s`` of travel time upstream (at most
+``(minDur / passing_time_s + 0.5) * 7.5`` m). SUMO uses a loop for a phase only when every link
+from its lane is green in that phase (its "check1"); a lane whose links are green in different
+phases (e.g. a shared through/left lane) therefore extends none of them, and those phases end at
+their minimum (``../shared/scenarios/resco/README.md``). ``jam_threshold_s > 0`` lifts the check for
+links that are green-minor (permissive) in the phase: a loop occupied that long counts as jammed
+and no longer extends, so the check is not needed. ``build_all_detectors`` builds loops on lanes
+not relevant for any actuated phase too. Every parameter is written as a ``<param>`` of each
+generated ``<tlLogic>`` (SUMO 1.28 keys: ``max-gap``, ``detector-gap``, ``passing-time``,
+``jam-threshold``, ``detector-length``, ``build-all-detectors``, ``inactive-threshold``;
+``detectorRange``, ``minTimeLoss``, ``extendMaxDur``). The defaults are SUMO's, except max green:
+60 s for both, as for ``count`` and the other lightwatch-timed peers.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -35,7 +45,7 @@ from xml.sax.saxutils import quoteattr
 from controllers.base import Controller, register
 from sim.errors import InputError
 from sim.layout import is_green_phase
-from sim.scenario import NetScan
+from sim.scenario import NetScan, xml_source
 
 PROGRAM_ID = "lightwatch"
 
@@ -58,8 +68,9 @@ def read_programs(net_file: Path) -> dict[str, tuple[float, tuple[Phase, ...]]]:
     """
     programs: dict[str, tuple[float, tuple[Phase, ...]]] = {}
     phases: list[Phase] = []
+    source = xml_source(net_file)
     try:
-        for event, el in ET.iterparse(net_file, events=("start", "end")):
+        for event, el in ET.iterparse(source, events=("start", "end")):
             if event == "start":
                 if el.tag == "tlLogic":
                     phases = []
@@ -83,10 +94,22 @@ def read_programs(net_file: Path) -> dict[str, tuple[float, tuple[Phase, ...]]]:
         raise InputError(f"network file is not valid XML: {net_file} ({exc})") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the signal programs of {net_file}: {exc}") from None
+    finally:
+        if source is not net_file:
+            source.close()
     for tls_id, (_, ph) in programs.items():
         if not ph or any(p.duration_s != p.duration_s or not p.state for p in ph):
             raise InputError(f"signal {tls_id!r} has a phase without duration or state")
     return programs
+
+
+def _param_text(value: float | bool | str) -> str:
+    """A ``<param>`` value as SUMO reads it: ``true``/``false``, a number, or the text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    return value
 
 
 def program_xml(
@@ -96,7 +119,7 @@ def program_xml(
     logic_type: str,
     min_green_s: float,
     max_green_s: float,
-    params: dict[str, float],
+    params: Mapping[str, float | bool | str],
 ) -> list[str]:
     """Lines of one ``<tlLogic>`` of ``logic_type`` built from ``phases`` (module docstring)."""
     lines = [
@@ -104,7 +127,7 @@ def program_xml(
         f'offset="{offset_s:g}">'
     ]
     for key, value in params.items():
-        lines.append(f'        <param key="{key}" value="{value:g}"/>')
+        lines.append(f"        <param key={quoteattr(key)} value={quoteattr(_param_text(value))}/>")
     for ph in phases:
         dur = ph.duration_s
         if is_green_phase(ph.state):
@@ -130,7 +153,7 @@ def write_programs(
     logic_type: str,
     min_green_s: float,
     max_green_s: float,
-    params: dict[str, float],
+    params: Mapping[str, float | bool | str],
 ) -> Path:
     """Write an additional file with a ``logic_type`` program for every signal of ``scan``."""
     if scan.net_file is None:
@@ -159,28 +182,46 @@ def _check_greens(min_green_s: float, max_green_s: float) -> None:
 @dataclass(frozen=True)
 class ActuatedParams:
     """Green bounds [s] and SUMO's gap rule: a green ends after ``max_gap_s`` without a vehicle
-    at the detector, which SUMO places ``detector_gap_s`` of travel time before the stop line."""
+    at the detector, which SUMO places ``detector_gap_s`` of travel time before the stop line.
+
+    ``passing_time_s``: assumed headway at the stop line (bounds the detector distance);
+    ``jam_threshold_s``: a loop occupied this long counts as jammed (<= 0: off; > 0 also makes
+    loops on lanes with permissive links usable); ``detector_length_m``: loop length (0: a point);
+    ``build_all_detectors``: loops on every incoming lane; ``inactive_threshold_s``: a phase with
+    a waiting detector unserved this long is preferred (only with several ``next`` phases).
+    """
 
     min_green_s: float = 5.0
-    max_green_s: float = 50.0
+    max_green_s: float = 60.0
     max_gap_s: float = 3.0
     detector_gap_s: float = 2.0
+    passing_time_s: float = 1.9
+    jam_threshold_s: float = -1.0
+    detector_length_m: float = 0.0
+    build_all_detectors: bool = False
+    inactive_threshold_s: float = 180.0
 
     def validate(self) -> None:
         _check_greens(self.min_green_s, self.max_green_s)
-        if self.max_gap_s <= 0 or self.detector_gap_s <= 0:
-            raise InputError("max_gap_s and detector_gap_s must be positive")
+        if self.max_gap_s <= 0 or self.detector_gap_s <= 0 or self.passing_time_s <= 0:
+            raise InputError("max_gap_s, detector_gap_s and passing_time_s must be positive")
+        if self.detector_length_m < 0 or self.inactive_threshold_s <= 0:
+            raise InputError(
+                "detector_length_m must not be negative and inactive_threshold_s positive"
+            )
 
 
 @dataclass(frozen=True)
 class DelayParams:
     """Green bounds [s]; a green is extended while vehicles within ``detector_range_m`` of the
-    stop line have accumulated more than ``min_time_loss_s`` of time loss."""
+    stop line have accumulated more than ``min_time_loss_s`` of time loss. ``extend_max_dur``:
+    a green may run past max green while no other phase has such vehicles (SUMO before 1.17)."""
 
     min_green_s: float = 5.0
-    max_green_s: float = 50.0
+    max_green_s: float = 60.0
     detector_range_m: float = 100.0
     min_time_loss_s: float = 1.0
+    extend_max_dur: bool = False  # SUMO's extendMaxDur: extend past max green with no other demand
 
     def validate(self) -> None:
         _check_greens(self.min_green_s, self.max_green_s)
@@ -195,7 +236,7 @@ class _SumoProgram(Controller):
     logic_type: ClassVar[str] = ""
     file_name: ClassVar[str] = ""
 
-    def sumo_params(self) -> dict[str, float]:
+    def sumo_params(self) -> dict[str, float | bool | str]:
         """``<param>`` values of the generated programs."""
         return {}
 
@@ -218,8 +259,17 @@ class SumoActuated(_SumoProgram):
     logic_type = "actuated"
     file_name = "program.actuated.add.xml"
 
-    def sumo_params(self) -> dict[str, float]:
-        return {"max-gap": self.params.max_gap_s, "detector-gap": self.params.detector_gap_s}
+    def sumo_params(self) -> dict[str, float | bool | str]:
+        p = self.params
+        return {
+            "max-gap": p.max_gap_s,
+            "detector-gap": p.detector_gap_s,
+            "passing-time": p.passing_time_s,
+            "jam-threshold": p.jam_threshold_s,
+            "detector-length": p.detector_length_m,
+            "build-all-detectors": p.build_all_detectors,
+            "inactive-threshold": p.inactive_threshold_s,
+        }
 
 
 @register
@@ -232,8 +282,9 @@ class SumoDelay(_SumoProgram):
     logic_type = "delay_based"
     file_name = "program.delay.add.xml"
 
-    def sumo_params(self) -> dict[str, float]:
+    def sumo_params(self) -> dict[str, float | bool | str]:
         return {
             "detectorRange": self.params.detector_range_m,
             "minTimeLoss": self.params.min_time_loss_s,
+            "extendMaxDur": self.params.extend_max_dur,
         }

@@ -442,9 +442,11 @@ cli.add_command(plot_cmd)
 
 from sim.audit import audit_cmd  # noqa: E402  (lightwatch audit RUN...)
 from sim.report.cli import report_cmd  # noqa: E402  (lightwatch report RESULTS...)
+from sim.tune import tune_cmd  # noqa: E402  (lightwatch tune: grid search on the tuning seeds)
 
 cli.add_command(audit_cmd)
 cli.add_command(report_cmd)
+cli.add_command(tune_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

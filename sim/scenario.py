@@ -65,7 +65,7 @@ class Scenario:
         return args
 
 
-def _xml_source(path: Path) -> Any:
+def xml_source(path: Path) -> Any:
     """``path`` for ``ET.iterparse``, decompressed on the fly when it ends in ``.gz`` (SUMO reads
     gzipped inputs too); the caller closes what is not ``path`` itself."""
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path
@@ -206,7 +206,7 @@ def scan_net(net_file: Path) -> NetScan:
     edges: set[str] = set()
     feeders: dict[str, list[str]] = {}
     root_tag = None
-    source = _xml_source(net_file)
+    source = xml_source(net_file)
     try:
         for _, el in ET.iterparse(source, events=("end",)):
             tag = el.tag
@@ -389,7 +389,7 @@ def scan_routes(route_file: Path, edge_ids: frozenset[str] | None = None) -> Rou
     first = top = ""
     depth = 0
     root: ET.Element | None = None
-    source = _xml_source(route_file)
+    source = xml_source(route_file)
     try:
         for event, el in ET.iterparse(source, events=("start", "end")):
             if event == "start":

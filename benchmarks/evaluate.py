@@ -1,0 +1,343 @@
+"""The headline comparison on the evaluation seeds (benchmarks/PROTOCOL.md).
+
+    python benchmarks/evaluate.py --run [--jobs 2]   # run (resumable) and print the table
+    python benchmarks/evaluate.py                    # print the table from finished runs
+    python benchmarks/evaluate.py --tune [--jobs 2]  # re-tune every peer (seeds 1-3), then --run
+
+``--run`` runs ``benchmarks/suites/eval.toml`` (every controller at its defaults) and, per network,
+a generated suite with each peer at its tuned setting from ``benchmarks/tuned/NAME.toml``, through
+``lightwatch bench --resume`` (output under ``--out``, default ``results/eval``). A tuned setting
+equal to the peer's defaults is not run again: its column repeats the default's figures.
+
+Each cell: mean ``delay_s`` ± half-width of its 95 % interval (Student t over the seeds) / the worst
+seed's delay; the lowest mean of a row is in bold. ``jam sN`` marks a run on seed N that jammed:
+the runner flagged gridlock while some other column of that row and seed did not, or more vehicles
+were still ``running`` at the end than ``JAM_FACTOR`` times the fewest of any other column on that
+seed plus ``JAM_SLACK_VEH``. Below the table: count / best tuned peer per row, their geometric mean,
+the seeds where count's delay exceeds 1.01 x fixed time, and the rows where count's throughput is
+below 99.5 % of the best peer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from scipy import stats
+
+REPO = Path(__file__).resolve().parents[1]
+EVAL_SUITE = REPO / "benchmarks" / "suites" / "eval.toml"
+TUNE_SUITE = REPO / "benchmarks" / "suites" / "tune-scenarios.toml"
+TUNED_DIR = REPO / "benchmarks" / "tuned"
+GRIDS = TUNED_DIR / "grids.toml"
+TUNE_SEEDS = "1-3"
+JAM_FACTOR = 2.0  # a run jams when running > JAM_FACTOR x fewest of the others + JAM_SLACK_VEH
+JAM_SLACK_VEH = 20
+WORSE_THAN_FIXED = 1.01
+THROUGHPUT_SHORT = 0.995
+SUBJECT = "count"
+BASELINE = "fixed"
+
+sys.path.insert(0, str(REPO))
+from sim.errors import LightwatchError  # noqa: E402
+from sim.tune import run_bench, write_atomic  # noqa: E402
+from sim.tuned import load_tuned  # noqa: E402
+
+
+def tuned_label(peer: str) -> str:
+    return f"{peer}.tuned"
+
+
+def network_of(row: str) -> str:
+    """The network part of an evaluation row label (``grid4x4.peak`` → ``grid4x4``)."""
+    return row.split(".", 1)[0]
+
+
+def is_default(peer: str, entry: dict[str, Any]) -> bool:
+    """True when a tuned entry's params and settings equal the peer's defaults."""
+    import controllers
+
+    ctl = controllers.create(peer)
+    if any(ctl.param_dict().get(k) != v for k, v in entry.get("params", {}).items()):
+        return False
+    return all(
+        getattr(ctl.timing_defaults, k, None) == v for k, v in entry.get("settings", {}).items()
+    )
+
+
+def tuned_files(tuned_dir: Path) -> dict[str, dict[str, Any]]:
+    """``{peer: tuned document}`` of every ``NAME.toml`` in ``tuned_dir`` (``grids.toml`` aside)."""
+    docs = {}
+    for path in sorted(tuned_dir.glob("*.toml")):
+        if path.name != GRIDS.name:
+            doc = load_tuned(path)
+            docs[doc["controller"]] = doc
+    return docs
+
+
+def tuned_suites(
+    eval_suite: Path, tuned: dict[str, dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], bool]]:
+    """Per network: a suite of its evaluation rows × each peer at its tuned setting.
+
+    Tuned files are keyed by network (the label part before the first dot). Returns
+    ``({network: suite document}, {(row, peer): tuned equals default})``; a network without a
+    tuned setting of a peer gets no entry for it.
+    """
+    from sim.tune import controller_entry
+
+    doc = tomllib.loads(eval_suite.read_text(encoding="utf-8"))
+    root = str((eval_suite.parent / str(doc.get("root", "."))).resolve())
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for s in doc["scenarios"]:
+        label = s.get("label") or s.get("name") or Path(str(s.get("path"))).name
+        rows.setdefault(network_of(label), []).append({**s, "label": label})
+    suites, same = {}, {}
+    for net, scen in rows.items():
+        entries = []
+        for peer, t in tuned.items():
+            entry = t["scenarios"].get(net)
+            if entry is None:
+                continue
+            equal = is_default(peer, entry)
+            same.update({(s["label"], peer): equal for s in scen})
+            if equal:
+                continue
+            entries.append(
+                controller_entry(
+                    peer, tuned_label(peer), entry.get("params", {}), entry.get("settings", {})
+                )
+            )
+        if entries:
+            suites[net] = {
+                "name": f"eval-tuned-{net}",
+                "seeds": doc["seeds"],
+                "root": root,
+                "skip_missing": bool(doc.get("skip_missing", False)),
+                **({"defaults": doc["defaults"]} if "defaults" in doc else {}),
+                "scenarios": scen,
+                "controllers": entries,
+            }
+    return suites, same
+
+
+# ---------------------------------------------------------------------------------------------
+# the table
+
+
+def ci95(values: list[float]) -> float:
+    """Half-width of the 95 % interval of the mean (Student t; 0 for one value)."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    m = sum(values) / n
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+    return float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+
+
+def merge(default: dict[str, Any], tuned_reports: list[dict[str, Any]], same: dict) -> dict:
+    """``{row: {column: {seed: metrics}}}`` from the default bench and the tuned benches; a tuned
+    column equal to the default repeats the default's seeds."""
+    table: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for row, per in default["results"].items():
+        for col, e in per.items():
+            table.setdefault(row, {})[col] = e["seeds"]
+    for rep in tuned_reports:
+        for row, per in rep["results"].items():
+            for col, e in per.items():
+                table.setdefault(row, {})[col] = e["seeds"]
+    for (row, peer), equal in same.items():
+        if equal and row in table and peer in table[row]:
+            table[row][tuned_label(peer)] = table[row][peer]
+    return table
+
+
+def columns(table: dict[str, Any], peers: list[str]) -> list[str]:
+    cols = []
+    for p in peers:
+        cols.append(p)
+        if any(tuned_label(p) in per for per in table.values()):
+            cols.append(tuned_label(p))
+    return cols
+
+
+def jams(per: dict[str, dict[str, dict[str, float]]], col: str) -> list[str]:
+    """Seeds on which ``col`` jammed compared with the other columns of the row (module doc)."""
+    out = []
+    for seed, m in per[col].items():
+        others = [per[c][seed] for c in per if c != col and seed in per[c]]
+        if not others:
+            continue
+        fewest = min(o.get("running", math.inf) for o in others)
+        gridlock = "gridlock_at_s" in m and not all("gridlock_at_s" in o for o in others)
+        if gridlock or m.get("running", 0) > JAM_FACTOR * fewest + JAM_SLACK_VEH:
+            out.append(seed)
+    return sorted(out, key=int)
+
+
+def cell(seeds: dict[str, dict[str, float]], best: bool, jammed: list[str]) -> str:
+    d = [m["delay_s"] for m in seeds.values()]
+    text = f"{sum(d) / len(d):.1f} ± {ci95(d):.1f}"
+    text = f"**{text}**" if best else text
+    text += f" / {max(d):.0f}"
+    if jammed:
+        text += " jam " + ",".join(f"s{s}" for s in jammed)
+    return text
+
+
+def mean(seeds: dict[str, dict[str, float]], key: str) -> float:
+    return sum(m[key] for m in seeds.values()) / len(seeds)
+
+
+def markdown(table: dict[str, Any], peers: list[str], seeds: list[int]) -> str:
+    cols = columns(table, peers)
+    head = "| scenario | " + " | ".join(f"`{c}`" for c in cols) + " |"
+    lines = [head, "|---" * (len(cols) + 1) + "|"]
+    for row, per in table.items():
+        best = min(mean(per[c], "delay_s") for c in cols if c in per)
+        cells = [
+            cell(per[c], mean(per[c], "delay_s") == best, jams(per, c)) if c in per else "–"
+            for c in cols
+        ]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n" + acceptance(table, peers)
+
+
+def acceptance(table: dict[str, Any], peers: list[str]) -> str:
+    """count / best tuned peer per row, the geometric mean, count > 1.01 x fixed, throughput."""
+    lines = [
+        "| scenario | count s | best tuned peer | peer s | count / peer |",
+        "|---|---|---|---|---|",
+    ]
+    ratios, worse, short, jammed = [], [], [], []
+    for row, per in table.items():
+        if SUBJECT not in per:
+            continue
+        tuned_cols = [
+            tuned_label(p) if tuned_label(p) in per else p
+            for p in peers
+            if p not in (SUBJECT, BASELINE) and (p in per or tuned_label(p) in per)
+        ]
+        if not tuned_cols:
+            continue
+        c = mean(per[SUBJECT], "delay_s")
+        peer = min(tuned_cols, key=lambda k: mean(per[k], "delay_s"))
+        p = mean(per[peer], "delay_s")
+        ratios.append(c / p)
+        lines.append(f"| {row} | {c:.1f} | `{peer}` | {p:.1f} | {c / p:.3f} |")
+        if BASELINE in per:
+            for seed, m in per[SUBJECT].items():
+                f = per[BASELINE].get(seed)
+                if f is not None and m["delay_s"] > WORSE_THAN_FIXED * f["delay_s"]:
+                    worse.append(f"{row} s{seed} ({m['delay_s']:.1f} vs {f['delay_s']:.1f})")
+        others = [k for k in per if k != SUBJECT]
+        top = max(mean(per[k], "throughput_veh_h") for k in others)
+        tp = mean(per[SUBJECT], "throughput_veh_h")
+        if tp < THROUGHPUT_SHORT * top:
+            short.append(f"{row} ({tp:.0f} vs {top:.0f} veh/h)")
+        jammed += [f"{row} s{s}" for s in jams(per, SUBJECT)]
+    geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else math.nan
+    lines += [
+        "",
+        f"- geometric mean of count / best tuned peer over {len(ratios)} rows: {geo:.3f}",
+        f"- seeds where count's delay > {WORSE_THAN_FIXED} x fixed: "
+        + ("; ".join(worse) if worse else "none"),
+        f"- rows where count's throughput < {THROUGHPUT_SHORT:.1%} of the best peer's: "
+        + ("; ".join(short) if short else "none"),
+        "- count's jams: " + ("; ".join(jammed) if jammed else "none"),
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def bench(suite: Path, out: Path, jobs: int | None) -> None:
+    """``lightwatch bench --resume``; its tables go to stderr, keeping stdout for the table."""
+    run_bench(suite, out, jobs, resume=True, stdout=sys.stderr)
+
+
+def tune_all(jobs: int | None, out: Path) -> None:
+    """One ``lightwatch tune`` per grid of ``grids.toml``; tuned files into ``benchmarks/tuned``."""
+    grids = tomllib.loads(GRIDS.read_text(encoding="utf-8"))
+    for peer, grid in grids.items():
+        cmd = [sys.executable, "-m", "sim.cli", "tune", "--controller", peer]
+        for key, values in grid.items():
+            cmd += ["--grid", f"{key}=" + ",".join(_text(v) for v in values)]
+        cmd += ["--suite", str(TUNE_SUITE), "--seeds", TUNE_SEEDS, "--resume"]
+        cmd += ["--out", str(out / "tune" / peer), "--save", str(TUNED_DIR / f"{peer}.toml")]
+        if jobs:
+            cmd += ["--jobs", str(jobs)]
+        rc = subprocess.run(cmd, check=False, stdout=sys.stderr).returncode
+        if rc != 0:
+            raise SystemExit(rc)
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", action="store_true", help="run the suites first (resumable)")
+    ap.add_argument("--tune", action="store_true", help="re-tune every peer first")
+    ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=Path("results") / "eval")
+    ap.add_argument("--suite", type=Path, default=EVAL_SUITE, help="evaluation suite")
+    ap.add_argument("--tuned-dir", type=Path, default=TUNED_DIR)
+    ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    args = ap.parse_args(argv)
+    try:
+        if args.tune:
+            tune_all(args.jobs, args.out.parent)
+        tuned = tuned_files(args.tuned_dir)
+        suites, same = tuned_suites(args.suite, tuned)
+        if args.run or args.tune:
+            bench(args.suite, args.out / "default", args.jobs)
+        reports = []
+        for net, doc in suites.items():
+            path = args.out / "tuned" / net / "suite.toml"
+            if args.run or args.tune:
+                write_atomic(path, tomli_w.dumps(doc))
+                bench(path, path.parent, args.jobs)
+            if (path.parent / "bench.json").is_file():
+                reports.append(json.loads((path.parent / "bench.json").read_text()))
+        default_file = args.out / "default" / "bench.json"
+        if not default_file.is_file():
+            print(f"error: {default_file} not found; run with --run first", file=sys.stderr)
+            return 2
+        default = json.loads(default_file.read_text(encoding="utf-8"))
+    except LightwatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; finished runs are kept, continue with --run", file=sys.stderr)
+        return 130
+    peers = [
+        c["name"] if isinstance(c, dict) else c
+        for c in tomllib.loads(args.suite.read_text(encoding="utf-8"))["controllers"]
+    ]
+    table = merge(default, reports, same)
+    text = (
+        f"delay s: mean ± 95 % CI / worst seed, seeds {','.join(map(str, default['seeds']))}, "
+        f"lightwatch {default['lightwatch_version']}, SUMO {default['sumo_version']}\n\n"
+        + markdown(table, peers, default["seeds"])
+    )
+    print(text)
+    if args.markdown:
+        write_atomic(args.markdown, text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
