@@ -29,6 +29,7 @@ in none is *dead* (never served).
 
 from __future__ import annotations
 
+import gzip
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,45 +122,48 @@ def _parse(
     junctions: dict[str, _Junction] = {}
     conns: list[_Conn] = []
     programs: dict[str, list[tuple[float, str]]] = {}
+    gz = net_file.name.endswith(".gz")  # SUMO reads gzipped networks too
     try:
-        for _, el in ET.iterparse(net_file, events=("end",)):
-            tag = el.tag
-            if tag == "edge":
-                edges[el.get("id", "")] = (el.get("function", "normal"), el.get("to", ""))
-                el.clear()
-            elif tag == "junction":
-                if el.get("type") != "internal":
-                    reqs = sorted(
-                        (int(r.get("index", "0")), r.get("response", ""), r.get("foes", ""))
-                        for r in el.iter("request")
+        with gzip.open(net_file, "rb") if gz else open(net_file, "rb") as source:
+            for _, el in ET.iterparse(source, events=("end",)):
+                tag = el.tag
+                if tag == "edge":
+                    edges[el.get("id", "")] = (el.get("function", "normal"), el.get("to", ""))
+                    el.clear()
+                elif tag == "junction":
+                    if el.get("type") != "internal":
+                        reqs = sorted(
+                            (int(r.get("index", "0")), r.get("response", ""), r.get("foes", ""))
+                            for r in el.iter("request")
+                        )
+                        junctions[el.get("id", "")] = _Junction(
+                            inc_lanes=el.get("incLanes", "").split(),
+                            int_lanes=el.get("intLanes", "").split(),
+                            response=[r[1] for r in reqs],
+                            foes=[r[2] for r in reqs],
+                        )
+                    el.clear()
+                elif tag == "connection":
+                    keys = ("linkIndex", "linkIndex2")
+                    idx = tuple(int(el.get(a, "-1")) for a in keys if el.get(a))
+                    conns.append(
+                        _Conn(
+                            from_edge=el.get("from", ""),
+                            from_lane=int(el.get("fromLane", "0")),
+                            to_edge=el.get("to", ""),
+                            to_lane=int(el.get("toLane", "0")),
+                            via=el.get("via"),
+                            tl=el.get("tl"),
+                            link_indices=tuple(i for i in idx if i >= 0),
+                        )
                     )
-                    junctions[el.get("id", "")] = _Junction(
-                        inc_lanes=el.get("incLanes", "").split(),
-                        int_lanes=el.get("intLanes", "").split(),
-                        response=[r[1] for r in reqs],
-                        foes=[r[2] for r in reqs],
-                    )
-                el.clear()
-            elif tag == "connection":
-                idx = tuple(int(el.get(a, "-1")) for a in ("linkIndex", "linkIndex2") if el.get(a))
-                conns.append(
-                    _Conn(
-                        from_edge=el.get("from", ""),
-                        from_lane=int(el.get("fromLane", "0")),
-                        to_edge=el.get("to", ""),
-                        to_lane=int(el.get("toLane", "0")),
-                        via=el.get("via"),
-                        tl=el.get("tl"),
-                        link_indices=tuple(i for i in idx if i >= 0),
-                    )
-                )
-                el.clear()
-            elif tag == "tlLogic":
-                programs[el.get("id", "")] = [
-                    (float(ph.get("duration", "nan")), ph.get("state", ""))
-                    for ph in el.iter("phase")
-                ]
-                el.clear()
+                    el.clear()
+                elif tag == "tlLogic":
+                    programs[el.get("id", "")] = [
+                        (float(ph.get("duration", "nan")), ph.get("state", ""))
+                        for ph in el.iter("phase")
+                    ]
+                    el.clear()
     except ET.ParseError as exc:
         raise InputError(f"network file is not valid XML: {net_file} ({exc})") from None
     except OSError as exc:

@@ -19,8 +19,10 @@ Assumptions (documented because controllers rely on them)
       Greens may be served in any order: the program's order is only the fixed-time fallback.
     * A phase *serves* a lane when at least one link from that lane is ``G`` or ``g`` in it.
     * Switching from green ``p`` to green ``q`` needs a clearance when some link green in ``p`` is
-      not green in ``q``. The clearance is a yellow interval (those links ``y``, others as in
-      ``p``) of the signal's yellow time, then an all-red interval (those links ``r``) of its
+      not green in ``q``, or is a protected green (``G``) in ``p`` and permissive (``g``) in ``q``
+      (the protected turn ends with a yellow before the stream it must yield to starts). The
+      clearance is a yellow interval (those links ``y``, others as in ``p``) of the signal's
+      yellow time, then an all-red interval (those links ``r``) of its
       all-red time. Links green in both stay green throughout.
     * Yellow time is the longest yellow phase of the program (3 s when it has none); all-red time is
       the longest phase without any green or yellow link (0 s when it has none).
@@ -42,6 +44,13 @@ from sim.errors import InputError
 DEFAULT_YELLOW_S = 3.0
 GREEN_CHARS = frozenset("Gg")
 YELLOW_CHARS = frozenset("yYu")
+
+
+def _ends_priority(a: str, b: str) -> bool:
+    """A link shown ``a`` in one green and ``b`` in the next must be cleared in between: it
+    loses its green, or a protected (``G``) movement becomes permissive (``g``) and must yield
+    to a stream that starts with the new green (a change interval, as for a protected turn)."""
+    return a in GREEN_CHARS and (b not in GREEN_CHARS or (a == "G" and b == "g"))
 
 
 def is_green_phase(state: str) -> bool:
@@ -140,9 +149,7 @@ class NetworkLayout:
             s = phase_signal[p]
             for j, q in enumerate(range(phase_ptr[s], phase_ptr[s + 1])):
                 b = phase_states[q]
-                needs[p, j] = any(
-                    ea in GREEN_CHARS and eb not in GREEN_CHARS for ea, eb in zip(a, b, strict=True)
-                )
+                needs[p, j] = any(_ends_priority(ea, eb) for ea, eb in zip(a, b, strict=True))
         pl_ptr, pl_idx = csr_rows(phase_lanes)
         pm_ptr, pm_idx = csr_rows(phase_moves)
         return cls(
@@ -206,10 +213,7 @@ class NetworkLayout:
             return cached
         a, b = self.phase_states[p], self.phase_states[q]
         ending = "y" if stage == 1 else "r"
-        out = "".join(
-            (ea if eb in GREEN_CHARS else ending) if ea in GREEN_CHARS else ea
-            for ea, eb in zip(a, b, strict=True)
-        )
+        out = "".join(ending if _ends_priority(ea, eb) else ea for ea, eb in zip(a, b, strict=True))
         self._transition_cache[key] = out
         return out
 

@@ -22,7 +22,8 @@ signal, evaluated once per simulation step of ``dt_s`` seconds:
    ``g``; a change between them starts a new count (a protected turn after its permissive green
    is a phase with its own max green in signal practice). When the next green (the request, or
    the current green) would keep a link that has shown its indication for ``max_green_s``
-   unchanged while another green that changes it (red, or the other kind) has sensed demand, the
+   unchanged (or, switching to another green that is then held min green, would reach it
+   meanwhile) while another green that changes it (red, or the other kind) has demand (rule 4), the
    signal goes instead to the longest-waiting such green; with no such demand it rests. Where all
    links started with the green (the usual case) this is the classic rule minus greens that would
    keep every link as it is. Each forced switch changes at least one overdue link, so while a
@@ -35,9 +36,10 @@ signal, evaluated once per simulation step of ``dt_s`` seconds:
    This is the simulator's safety guarantee (the audit checks it against what really waited),
    and it holds when sensing is wrong: its demand is the sensed *or* the true demand
    (``true_demand``: a lane of the phase really holds a halting vehicle, from SUMO's true counts),
-   so a silent detector cannot starve its phase. Only this rule sees true demand (and the waiting
-   time ``wait_s`` it counts, which also orders the greens rule 3 may go to); controllers and
-   every other rule see sensed data only.
+   so a silent detector cannot starve its phase. The same sensed-or-true demand is what rule 3
+   calls "another green has demand", so a green cannot outlast max green while a queue the
+   detectors miss waits either. Only these two bounds see true demand; controllers, the
+   controller's request and the end reasons see sensed data only.
 
 A request of ``-1`` (or a phase that is not the signal's) means "keep the current green".
 Stages: 0 green, 1 yellow, 2 all-red. ``end_reason``, set on the step a green is left (else 0),
@@ -164,17 +166,19 @@ def constrain_kernel(
             reason = STARVATION
         else:
             # max green: the target keeps an overdue link -> the longest-waiting green with
-            # sensed demand that changes the indication of one of those links
+            # (sensed or true) demand that changes the indication of one of those links
             longest = -1.0
+            # a new green is held min green: it may not take a link past max green meanwhile
+            due_s = max_green_s[s] - (min_green_s[s] if asked != cur else 0.0) - _EPS
             for p in range(lo, hi):
-                if p == cur or not demand[p] or wait_s[p] <= longest:
+                if p == cur or not (demand[p] or true_demand[p]) or wait_s[p] <= longest:
                     continue
                 for k in range(n_links):
                     kind = link_kind[cur, k]
                     if (
                         kind > 0
                         and link_kind[asked, k] == kind
-                        and green_s[s, k] >= max_green_s[s] - _EPS
+                        and green_s[s, k] >= due_s
                         and link_kind[p, k] != kind
                     ):
                         target = p

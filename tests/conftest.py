@@ -56,12 +56,9 @@ def audit_every_run() -> Iterator[None]:
 
 
 KNOWN_AUDIT_GAPS = {
-    "shared": "a movement green in two greens stays green past max green while a conflicting "
-    "approach waits (the timing kernel counts max green per green, not per movement)",
-    "sensing": "the timing kernel acts on sensed demand: with detectors that miss or freeze, a "
-    "green outlasts max green or a queue waits past the starvation bound",
-    "permissive": "a protected turn turns permissive (G to g) as its opposing stream starts, with "
-    "no change interval: the timing kernel switches without clearance when no link loses green",
+    "shared": "a movement green through several greens can outlast max green while a conflicting "
+    "approach waits when more than one of the signal's links is overdue at once (each forced "
+    "switch ends one overdue link; sim/timing.py rule 3 states the looser bound)",
 }
 """Timing-kernel gaps the audit finds on the current code. A test that fails only because the
 audit found these is reported as an xfail naming them; remove an entry once its fix is merged."""

@@ -122,13 +122,13 @@ def constrain_ref(
             for k in links
             if link_kind[cur, k] > 0
             and link_kind[asked, k] == link_kind[cur, k]
-            and green_s[s, k] >= max_green_s[s] - EPS
+            and green_s[s, k] >= max_green_s[s] - (min_green_s[s] if asked != cur else 0.0) - EPS
         ]
         rivals = [
             p
             for p in own
             if p != cur
-            and demand[p]
+            and (demand[p] or true_demand[p])
             and any(link_kind[p, k] != link_kind[cur, k] for k in kept_overdue)
         ]
         by_wait = {p: (float(wait_s[p]), -p) for p in own}

@@ -72,7 +72,7 @@ def test_run_process_measures_peak_memory_of_the_tree() -> None:
     child = "b = bytearray(200 * 2**20); import time; time.sleep(0.5)"
     parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
     m = speed.run_process([sys.executable, "-c", parent])
-    assert 200 <= m.rss_mb < 400
+    assert 200 <= m.rss_mb < 1024  # the child counts; two interpreters add some
     assert m.wall_s >= 0.5 and m.cpu_s > 0
 
 

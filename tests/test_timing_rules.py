@@ -155,26 +155,36 @@ def test_max_green_counts_from_the_start_of_the_green() -> None:
 
 
 def test_a_switch_without_clearance_does_not_restart_max_green() -> None:
-    """Gap 2: green 0 (link 0) for 14 s, then the controller adds link 1 without clearance
+    """Gap 2: green 0 (link 0) for 8 s, then the controller adds link 1 without clearance
     (green 1) and keeps it. Link 0 has been green since the start; while green 2 waits, it
     must end at max green (20 s), not 20 s after the switch."""
     timing = Timing(hand_layout(["Grr", "GGr", "rrG"]), params(), 1.0)
-    request = [-1] * 14 + [1] * 40
+    request = [-1] * 8 + [1] * 40
     states, reasons = drive(timing, 40, request, demand=[True, True, True])
-    assert states[15] == "GGr"  # the switch itself needs no clearance
+    assert states[9] == "GGr"  # the switch itself needs no clearance
     assert first_row(states, lambda st: st[0] != "G") == 20
     assert states[20] == "yyr" and reasons[20] == "max-out"
 
 
 def test_a_clearance_that_keeps_a_link_green_does_not_restart_its_max_green() -> None:
-    """Green 0 (links 0, 1) for 14 s, then green 1 (links 0, 2): link 1 clears, link 0 stays
-    green. Link 0 is overdue at 20 s; green 1 ends at its min green, 5 s after it began."""
+    """Green 0 (links 0, 1) for 8 s, then green 1 (links 0, 2): link 1 clears, link 0 stays
+    green. Link 0 is overdue at 20 s, counted from the start, not from green 1."""
     timing = Timing(hand_layout(["GGrr", "GrGr", "rrrG"]), params(), 1.0)
+    request = [-1] * 8 + [1] * 40
+    states, reasons = drive(timing, 40, request, demand=[True, True, True])
+    assert states[9:13] == ["Gyrr"] * 3 + ["GrGr"]
+    assert first_row(states, lambda st: st[0] != "G") == 20
+    assert reasons[20] == "max-out"
+
+
+def test_a_switch_that_would_take_a_link_past_max_green_goes_elsewhere() -> None:
+    """At 14 s a switch to green 1 would keep link 0 green through green 1's min green (5 s),
+    past max green (20 s) while green 2 waits: the signal goes to green 2 instead."""
+    timing = Timing(hand_layout(["Grr", "GGr", "rrG"]), params(), 1.0)
     request = [-1] * 14 + [1] * 40
     states, reasons = drive(timing, 40, request, demand=[True, True, True])
-    assert states[15:19] == ["Gyrr"] * 3 + ["GrGr"]
-    assert first_row(states, lambda st: st[0] != "G") == 18 + 5
-    assert reasons[23] == "max-out"
+    assert first_row(states, lambda st: st[0] != "G") <= 20
+    assert "rrG" in states and "GGr" not in states[:20]
 
 
 def test_a_protected_turn_after_its_permissive_green_has_its_own_max_green() -> None:
@@ -254,16 +264,16 @@ def test_starvation_bound_with_the_real_number_of_greens(
 
 def test_a_phase_with_silent_detectors_is_served_by_its_true_demand() -> None:
     """Green 1's detectors report nothing though vehicles halt there; the controller keeps
-    green 0. Only the true demand brings the starvation bound in: at ``max_wait_s``, not at
-    max green (which sees sensed demand only)."""
+    green 0. The true demand brings max green in (20 s), and the starvation bound would
+    follow at ``max_wait_s``; with neither, green 0 rests."""
     lay = hand_layout(["Gr", "rG"])
     never = Timing(lay, params(max_wait_s=60.0), 1.0)
     states, _ = drive(never, 200, request=0, demand=[True, False])
     assert set(states) == {"Gr"}
     timing = Timing(lay, params(max_wait_s=60.0), 1.0)
     states, reasons = drive(timing, 200, request=0, demand=[True, False], true_demand=[True, True])
-    assert first_row(states, lambda st: st != "Gr") == 60
-    assert reasons[60] == "starvation"
+    assert first_row(states, lambda st: st != "Gr") == 20
+    assert reasons[20] == "max-out"
     assert "rG" in states
 
 

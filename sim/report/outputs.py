@@ -99,7 +99,7 @@ def junction_edges(net_file: Path, approaches: set[str]) -> dict[str, list[str]]
 def approach_chains(scan: NetScan) -> dict[str, list[str]]:
     """Approach edge → edges whose time loss counts for it: itself, the junction's internal
     edges it drives through (the acceleration after the stop line), then upstream edges."""
-    from sim.runner import upstream_chain  # runner imports this module at load time
+    from sim.sensing import upstream_chain  # runner imports this module at load time
 
     chains: dict[str, list[str]] = {}
     claimed: set[str] = set()
