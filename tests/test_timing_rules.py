@@ -183,7 +183,8 @@ def test_a_switch_that_would_take_a_link_past_max_green_goes_elsewhere() -> None
     timing = Timing(hand_layout(["Grr", "GGr", "rrG"]), params(), 1.0)
     request = [-1] * 14 + [1] * 40
     states, reasons = drive(timing, 40, request, demand=[True, True, True])
-    assert first_row(states, lambda st: st[0] != "G") <= 20
+    ended = first_row(states, lambda st: st[0] != "G")
+    assert ended <= 20 and reasons[ended] == "max-out"
     assert "rrG" in states and "GGr" not in states[:20]
 
 
