@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sim import __version__
+from sim import __version__, outdir
 from sim.backend import Backend
 from sim.errors import InputError, LightwatchError, RunFailed, Terminated
 from sim.faults import (
@@ -209,29 +208,6 @@ def timing_params(cfg: RunConfig, defaults: TimingParams) -> TimingParams:
     return params
 
 
-def _prepare_out(out: Path) -> Path:
-    """Create ``<out>.partial`` (fresh) and check the destination is writable."""
-    out = out.resolve()
-    tmp = out.with_name(out.name + ".partial")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-    except OSError as exc:
-        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-        why = f"{blocker} is a file, not a folder" if blocker else exc.strerror
-        raise InputError(f"cannot write the output folder {out}: {why}") from None
-    return tmp
-
-
-def _finish_out(tmp: Path, out: Path) -> None:
-    out = out.resolve()
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-
-
 def scenario_of(cfg: RunConfig, scenario: Scenario | None = None) -> Scenario:
     """The scenario ``cfg`` runs: loaded (unless given), demand profile applied, window set,
     ``--signals`` and the routes checked against the network."""
@@ -283,7 +259,7 @@ def run(
     scan = scan_net(scenario.net_file)
     out = Path(cfg.out) if cfg.out else default_out(scenario.name, cfg.controller, cfg.seed)
     backend = Backend(cfg.backend, gui=cfg.gui)  # checks --gui has a display
-    tmp = _prepare_out(out)
+    tmp = outdir.prepare(out)
     t0 = time.perf_counter()
     try:
         sensors = write_sensors(
@@ -326,16 +302,12 @@ def run(
         raise
     except (LightwatchError, KeyboardInterrupt, Terminated) as exc:
         backend.close()
-        reason = str(exc) or type(exc).__name__
-        reached = "none" if backend.last_time_s is None else f"{backend.last_time_s:g}"
-        (tmp / "PARTIAL").write_text(
-            f"run did not finish: {reason}\nsimulated_time_s: {reached}\n", encoding="utf-8"
-        )
+        outdir.mark_partial(tmp, str(exc) or type(exc).__name__, backend.last_time_s)
         raise
     summary["wall_s"] = time.perf_counter() - t0
     summary["manifest"] = manifest(cfg, scenario, controller, tparams, backend.name)
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    _finish_out(tmp, out)
+    outdir.finish(tmp, out)
     from sim.audit import audit_or_raise, audit_requested  # LIGHTWATCH_AUDIT=1: audit the run
 
     if audit_requested():
