@@ -1,5 +1,8 @@
 """Rebuild the bundled SUMO scenarios in this folder.
 
+Size: about 900 lines of data-like scenario recipes (one builder per bundled scenario); it
+is a build script, not part of the run path.
+
 Usage::
 
     python networks/build.py            # rebuild every scenario

@@ -1,5 +1,8 @@
 """Plots of finished runs; they read result files only (never a running simulation).
 
+Size: over 500 lines, one figure per function over the same run readers; each figure is
+short and independent.
+
 Inputs are run folders (holding ``summary.json``) or folders above them such as a ``compare``
 output (``<out>/<controller>/seed<N>/``). Runs are grouped by controller name; series are averaged
 over the seeds of a controller. All runs must come from the same network.

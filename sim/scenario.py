@@ -1,5 +1,8 @@
 """Scenarios: a SUMO network, its demand and a time window, from a bundled name or the user's files.
 
+Size: over 500 lines because resolving, validating (net, routes, SUMO options) and the
+streaming scans that validation needs belong to one input boundary.
+
 A scenario is resolved from one of
     * a bundled name (``lightwatch networks`` lists them),
     * a ``.sumocfg`` file, or a folder holding exactly one,

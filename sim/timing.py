@@ -1,5 +1,8 @@
 """Timing safety: one kernel turns every controller's requested greens into a safe sequence.
 
+Size: over 500 lines because the rules below, the kernel, the fault fallback and the wrapper
+share one documented state; splitting them would separate the kernel from its rules.
+
 Controllers only *request* a green phase per signal; :func:`constrain_kernel` decides. Rules, per
 signal, evaluated once per simulation step of ``dt_s`` seconds:
 

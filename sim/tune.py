@@ -1,5 +1,8 @@
 """``lightwatch tune``: grid search of a controller's settings on the tuning seeds.
 
+Size: about 500 lines, one job (grid, suite, subprocess, selection); the tuned-file reading
+is already split out to :mod:`sim.tuned`.
+
 The grid's combinations become the controllers of one bench suite (written into the output
 folder), which ``lightwatch bench`` runs in a subprocess (``python -m sim.cli bench``; its
 progress lines pass through, Ctrl-C or SIGTERM stop it, ``--resume`` continues). From the
