@@ -25,6 +25,8 @@ from sim.errors import (
 )
 from sim.faults import FAIL_MODES, SUSPECT_AFTER_S
 from sim.plots import plot_cmd
+from sim.report.cli import report_option
+from sim.report.outputs import study_options
 from sim.results import FORMATS
 from sim.runner import SENSING, RunConfig, run, scenario_of
 from sim.scenario import DEMAND_SCALES, PROFILES
@@ -226,7 +228,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(opts):
         f = opt(f)
-    return config_options(f)
+    return config_options(study_options(f))
 
 
 def _base_config(**kw: Any) -> dict[str, Any]:
@@ -334,6 +336,7 @@ def _parse_list(value: str, what: str, conv: Callable[[str], Any] = str) -> list
 )
 @click.option("--jobs", type=int, default=None, help="Parallel runs (default: CPU count).")
 @click.option("--plot", is_flag=True, help="Also write the plots into OUT/plots/.")
+@report_option
 def compare_cmd(
     params: tuple[str, ...],
     controller_list: str,
@@ -362,6 +365,8 @@ def compare_cmd(
         if not any(_params_for(n, {key: ""}) for n in names):
             raise InputError(f"no controller among {', '.join(names)} has parameter {key!r}")
     base = _base_config(**kw)
+    if kw.get("report"):  # the study needs SUMO's approach and emission outputs
+        base.update(study=True, emissions=True)
     probe = RunConfig(**base)
     probe.validate()
     scenario = scenario_of(probe)
@@ -404,6 +409,11 @@ def compare_cmd(
 
         files = plot_results(finished, out_dir / "plots")
         click.echo(f"plots: {(out_dir / 'plots').resolve()} ({len(files)} files)")
+    if kw.get("report") and finished:
+        from sim.report.render import write_report
+
+        path = write_report(finished, out_dir / "report")
+        click.echo(f"report: {path.resolve()}")
     if outcome.failed:
         raise RunFailed(failure_message(outcome, suite))
 

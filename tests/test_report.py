@@ -536,3 +536,22 @@ def test_study_options_reach_the_run_config() -> None:
     assert cfg.study and cfg.emissions and seen["report"]
     assert CliRunner().invoke(cmd, []).exit_code == 0
     assert not seen["study"] and not seen["emissions"]
+
+
+def test_compare_report_writes_the_study_beside_the_runs(cli: Any, tmp_path: Path) -> None:
+    """``compare --report`` turns on the study outputs and writes OUT/report with a LOS letter
+    for every signal x approach x controller and no web resource."""
+    out = tmp_path / "cmp"
+    proc = cli(
+        "compare", "--scenario", "single", "--controllers", "fixed,count", "--seeds", "1",
+        "--end", "300", "--report", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html
+    with (out / "report" / "approaches.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["controller"] for r in rows} == {"fixed", "count"}
+    assert all(r["los"] in set("ABCDEF") for r in rows if r["approach"] != "(intersection)")
+    summary = json.loads((out / "count" / "seed1" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["co2_kg"] is not None and summary["approach_delay_s"] is not None
