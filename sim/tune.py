@@ -33,7 +33,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import tomllib
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ import click
 import tomli_w
 
 from sim import __version__
+from sim.config import read_toml
 from sim.errors import InputError, LightwatchError, RunFailed
 from sim.tuned import METRIC, TUNED_KIND, Choice, select_best
 
@@ -219,12 +219,7 @@ def scenario_tables(
     root, skip, defaults, tables = str(Path.cwd()), False, {}, []
     if suite_file:
         path = Path(suite_file)
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"suite file not found: {path}") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(f"suite {path} is not readable TOML: {exc}") from None
+        doc = read_toml(path, "suite file")
         root = str((path.parent / str(doc.get("root", "."))).resolve())
         skip = bool(doc.get("skip_missing", False))
         defaults = dict(doc.get("defaults", {}))

@@ -8,12 +8,12 @@ seed are eligible.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim.config import read_toml
 from sim.errors import InputError
 
 TUNED_KIND = "lightwatch-tuned"
@@ -65,12 +65,7 @@ def select_best(
 def load_tuned(path: str | Path) -> dict[str, Any]:
     """Read and check a tuned file; InputError (one line) when it is not one."""
     p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"tuned file not found: {p}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"tuned file {p} is not readable TOML: {exc}") from None
+    doc = read_toml(p, "tuned file")
     if doc.get("kind") != TUNED_KIND or not isinstance(doc.get("scenarios"), dict):
         raise InputError(f"{p} is not a tuned file (written by lightwatch tune)")
     import controllers

@@ -85,22 +85,6 @@ def ped_phase_demand_kernel(
 
 
 @njit(cache=True)
-def phase_ped_sum_kernel(
-    phase_crossing_ptr: NDArray[np.int64],  # [n_phases + 1]
-    phase_crossing_idx: NDArray[np.int64],  # [nnz]
-    waiting_ped: NDArray[np.int32],  # [n_crossings]
-    out: NDArray[np.float64],  # [n_phases] persons
-) -> None:
-    """Pedestrians a green would release: waiting pedestrians summed over the crossings it
-    serves (a crossing served by several greens counts in each)."""
-    for p in range(out.shape[0]):
-        total = 0.0
-        for k in range(phase_crossing_ptr[p], phase_crossing_ptr[p + 1]):
-            total += waiting_ped[phase_crossing_idx[k]]
-        out[p] = total
-
-
-@njit(cache=True)
 def crossing_green_kernel(
     cur_p: NDArray[np.int64],  # [n_signals]
     stage: NDArray[np.int8],  # [n_signals]
