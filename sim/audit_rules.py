@@ -26,11 +26,16 @@ shown from its row's time until the next row of that signal):
               yellow + all-red after the crossing's green ended.
 3. min green  A link's green (``G``/``g`` without interruption) lasts at least ``min_green_s``;
               a green still shown at the end of the window is not judged.
-4. max green  A link green for ``max_green_s`` or longer at a ``queues.csv`` sample ``t`` and
-              still green one step later, while a *waiting* approach of the signal had halting
-              vehicles at ``t``, is a violation. An approach (incoming edge) is waiting when none
-              of its served links is green and one of its links is a foe the green link does not
-              give way to. The queue counts are per edge, not per lane, hence "none green".
+4. max green  A link showing the same green indication for ``max_green_s`` or longer at a
+              ``queues.csv`` sample ``t`` and still one step later, while a *waiting* approach of
+              the signal had halting vehicles at ``t``, is a violation. An approach (incoming
+              edge) is waiting when none of its served links is green and one of its links is a
+              foe the green link does not give way to and that no green state (the program's or
+              one shown) shows green beside the link's current indication: a movement that can go
+              beside it (a permissive turn giving way to it) does not need it to end. A permissive
+              ``g`` turning protected ``G`` starts a new count: the protected interval is a phase
+              with its own max green in signal practice (NEMA protected-permissive turns). The
+              queue counts are per edge, not per lane, hence "none green".
 5. starvation An approach with halting vehicles at every sample waits no longer than
               ``max_wait_s + n_greens * (min_green_s + yellow_s + all_red_s)`` without a green on
               any of its served links (``n_greens``: distinct green states of the signal in the
@@ -113,6 +118,8 @@ def walk_signal(
     cls = np.zeros(n, dtype=np.int8)
     char = [""] * n
     since = np.full(n, np.nan)  # start of the current green/yellow (NaN: before the first row)
+    timed_since = np.full(n, np.nan)  # start of the current indication, for max green
+    was_green = np.zeros(n, dtype=np.bool_)
     green_end = np.full(n, -np.inf)
     red_since = np.full(n, -np.inf)
     last_green: list[str | None] = [None] * n
@@ -138,6 +145,7 @@ def walk_signal(
             if old == _GREEN and new == _GREEN:
                 if old_c == "g" and new_c == "G":
                     starts.append((k, True))
+                    timed_since[k] = t  # a protected interval after the permissive one
                 continue
             if old == _GREEN:
                 held = t - since[k]
@@ -236,7 +244,11 @@ def walk_signal(
                 f"{_name(sig, a)} and {_name(sig, b)} are foes, both green "
                 f"and neither gives way ({st})",
             )
-        green_since[r] = np.where(cls == _GREEN, since, np.nan)
+        is_green = cls == _GREEN
+        fresh = is_green & ~was_green  # a green that began at this row (or before the first)
+        timed_since[fresh] = since[fresh]
+        was_green = is_green
+        green_since[r] = np.where(is_green, timed_since, np.nan)
     return out, green_since
 
 
@@ -249,18 +261,38 @@ def _waiting_foe(
     approaches: list[str],
     served: dict[str, list[int]],
     edge_links: dict[str, list[int]],
+    alongside: dict[str, NDArray[np.bool_]],
 ) -> int:
-    """Index of a waiting approach (rule 4) holding a foe link ``k`` does not give way to: halting
-    vehicles, no served link green. -1 when there is none."""
+    """Index of a waiting approach (rule 4) holding a foe link ``k`` does not give way to and that
+    no green state shows green beside ``k`` still showing ``shown``: halting vehicles, no served
+    link green. -1 when there is none. ``alongside[c][k, b]``: some green state shows link ``k``
+    as ``c`` and link ``b`` green."""
+    beside = alongside[shown][k]
     for a, e in enumerate(approaches):
         ks = served[e]
         if halting_row[a] <= 0 or not ks or green_row[ks].any():
             continue
         if any(
-            sig.foe[k, b] and not (shown == "g" and sig.yields[k, b]) for b in edge_links.get(e, [])
+            sig.foe[k, b] and not (shown == "g" and sig.yields[k, b]) and not beside[b]
+            for b in edge_links.get(e, [])
         ):
             return a
     return -1
+
+
+def _alongside(sig: SignalNet, states: list[str]) -> dict[str, NDArray[np.bool_]]:
+    """``{c: [n_links, n_links]}``: some green state (the program's or one shown) shows link k as
+    ``c`` (``G`` or ``g``) and link b green."""
+    n = sig.n_links
+    shown = {st.ljust(n, "r")[:n] for st in states if is_green_state(st)} | set(sig.greens)
+    out = {c: np.zeros((n, n), dtype=np.bool_) for c in "Gg"}
+    for st in shown:
+        st = st.ljust(n, "r")[:n]
+        green = np.array([c in GREEN for c in st], dtype=np.bool_)
+        for c, m in out.items():
+            is_c = np.array([x == c for x in st], dtype=np.bool_)
+            m |= is_c[:, None] & green[None, :]
+    return out
 
 
 def queue_checks(
@@ -289,6 +321,7 @@ def queue_checks(
     green = np.array([[c in GREEN for c in st.ljust(n, "r")[:n]] for st in states], dtype=bool)
     green = green.reshape(n_rows, n)
     edge_links = sig.edge_links()
+    alongside = _alongside(sig, states)
     served = {
         e: [k for k in edge_links.get(e, []) if not sig.permanent[k] and not sig.dead[k]]
         for e in approaches
@@ -339,7 +372,9 @@ def queue_checks(
                 or (k, gs[k]) in too_long
             ):
                 continue
-            a = _waiting_foe(sig, k, st[k], green[r], halting[i], approaches, served, edge_links)
+            a = _waiting_foe(
+                sig, k, st[k], green[r], halting[i], approaches, served, edge_links, alongside
+            )
             if a >= 0:
                 r0 = int(np.searchsorted(times_s, gs[k] - EPS, side="left"))
                 r1 = r + 1  # first row after this green of link k

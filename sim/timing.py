@@ -27,7 +27,11 @@ signal, evaluated once per simulation step of ``dt_s`` seconds:
    the current green) would keep a link that has shown its indication for ``max_green_s``
    unchanged (or, switching to another green that is then held min green, would reach it
    meanwhile) while another green that changes it (red, or the other kind) has demand (rule 4), the
-   signal goes instead to the longest-waiting such green; with no such demand it rests. Where all
+   signal goes instead to such a green: the one that keeps the fewest links that would reach
+   max green during its own min green (and clearance), then the longest-waiting; with no such
+   demand it rests. A
+   permissive ``g`` link that another green shows protected ``G`` is overdue one clearance
+   earlier: a switch to that green keeps it ``g`` through the clearance. Where all
    links started with the green (the usual case) this is the classic rule minus greens that would
    keep every link as it is. Each forced switch changes at least one overdue link, so while a
    green that changes it has demand a timed link keeps its indication at most ``max_green_s``
@@ -82,6 +86,21 @@ def _restart_changed(
     for k in range(link_kind.shape[1]):
         if link_kind[old, k] != link_kind[new, k]:
             green_s[s, k] = 0.0
+
+
+@njit(cache=True)
+def _protected_lead_s(
+    lo: int, hi: int, k: int, kind: int, link_kind: NDArray[np.int8], clear_s: float
+) -> float:
+    """Seconds before max green at which a permissive link (``kind`` 1) that some green of its
+    signal (``lo``..``hi``) shows protected is overdue: the clearance of a switch to that green
+    keeps it permissive, so its ``g`` would otherwise outlast max green by the clearance."""
+    if kind != 1:
+        return 0.0
+    for q in range(lo, hi):
+        if link_kind[q, k] == 2:
+            return clear_s
+    return 0.0
 
 
 @njit(cache=True)
@@ -168,26 +187,38 @@ def constrain_kernel(
             target = starved
             reason = STARVATION
         else:
-            # max green: the target keeps an overdue link -> the longest-waiting green with
-            # (sensed or true) demand that changes the indication of one of those links
+            # max green: the target keeps an overdue link -> a green with (sensed or true)
+            # demand that changes the indication of one of those links: the one keeping fewest
+            # links that would reach max green during its own min green, then the longest-waiting
+            fewest = n_links + 1
             longest = -1.0
             # a new green is held min green: it may not take a link past max green meanwhile
             due_s = max_green_s[s] - (min_green_s[s] if asked != cur else 0.0) - _EPS
+            clear_s = yellow_s[s] + all_red_s[s]
             for p in range(lo, hi):
-                if p == cur or not (demand[p] or true_demand[p]) or wait_s[p] <= longest:
+                if p == cur or not (demand[p] or true_demand[p]):
                     continue
+                keep_s = max_green_s[s] - min_green_s[s] - _EPS
+                if needs_clearance[cur, p - lo]:
+                    keep_s -= clear_s
+                ends = False
+                kept = 0
                 for k in range(n_links):
                     kind = link_kind[cur, k]
-                    if (
-                        kind > 0
-                        and link_kind[asked, k] == kind
-                        and green_s[s, k] >= due_s
-                        and link_kind[p, k] != kind
+                    if kind == 0:
+                        continue
+                    if link_kind[p, k] == kind:
+                        if green_s[s, k] >= keep_s:
+                            kept += 1
+                    elif link_kind[asked, k] == kind and green_s[s, k] >= due_s - _protected_lead_s(
+                        lo, hi, k, kind, link_kind, clear_s
                     ):
-                        target = p
-                        longest = wait_s[p]
-                        reason = MAX_OUT
-                        break
+                        ends = True
+                if ends and (kept < fewest or (kept == fewest and wait_s[p] > longest)):
+                    target = p
+                    fewest = kept
+                    longest = wait_s[p]
+                    reason = MAX_OUT
         if target == cur:
             continue
         if target == asked:

@@ -55,11 +55,7 @@ def audit_every_run() -> Iterator[None]:
         yield
 
 
-KNOWN_AUDIT_GAPS = {
-    "shared": "a movement green through several greens can outlast max green while a conflicting "
-    "approach waits when more than one of the signal's links is overdue at once (each forced "
-    "switch ends one overdue link; sim/timing.py rule 3 states the looser bound)",
-}
+KNOWN_AUDIT_GAPS: dict[str, str] = {}
 """Timing-kernel gaps the audit finds on the current code. A test that fails only because the
 audit found these is reported as an xfail naming them; remove an entry once its fix is merged."""
 

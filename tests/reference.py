@@ -122,7 +122,15 @@ def constrain_ref(
             for k in links
             if link_kind[cur, k] > 0
             and link_kind[asked, k] == link_kind[cur, k]
-            and green_s[s, k] >= max_green_s[s] - (min_green_s[s] if asked != cur else 0.0) - EPS
+            and green_s[s, k]
+            >= max_green_s[s]
+            - (min_green_s[s] if asked != cur else 0.0)
+            - (  # a permissive link some green shows protected: its g lasts through the clearance
+                yellow_s[s] + all_red_s[s]
+                if link_kind[cur, k] == 1 and any(link_kind[q, k] == 2 for q in own)
+                else 0.0
+            )
+            - EPS
         ]
         rivals = [
             p
@@ -131,11 +139,29 @@ def constrain_ref(
             and (demand[p] or true_demand[p])
             and any(link_kind[p, k] != link_kind[cur, k] for k in kept_overdue)
         ]
+
+        # per rival: links green in cur that it keeps and that reach max green during its min
+        # green (and the clearance before it)
+        kept_soon = {
+            p: sum(
+                1
+                for k in links
+                if link_kind[cur, k] > 0
+                and link_kind[p, k] == link_kind[cur, k]
+                and green_s[s, k]
+                >= max_green_s[s]
+                - min_green_s[s]
+                - (yellow_s[s] + all_red_s[s] if needs_clearance[cur, p - own.start] else 0.0)
+                - EPS
+            )
+            for p in rivals
+        }
         by_wait = {p: (float(wait_s[p]), -p) for p in own}
         if starved:
             target, reason = max(starved, key=by_wait.__getitem__), 4
         elif rivals:
-            target, reason = max(rivals, key=by_wait.__getitem__), 2
+            target = max(rivals, key=lambda p: (-kept_soon[p], *by_wait[p]))
+            reason = 2
         if target == cur:
             continue
         if target == asked:

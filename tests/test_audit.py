@@ -249,7 +249,11 @@ def test_min_green_except_at_the_end_of_the_window(cross: SignalNet) -> None:
 
 
 def _queues(
-    cross: SignalNet, rows: list[tuple[float, str]], halting_ew: list[float], lim: Limits
+    cross: SignalNet,
+    rows: list[tuple[float, str]],
+    halting_ew: list[float],
+    lim: Limits,
+    approach: str = "EC",
 ) -> list[Any]:
     times = np.array([t for t, _ in rows], dtype=np.float64)
     states = [s for _, s in rows]
@@ -258,7 +262,7 @@ def _queues(
     halting = np.array(halting_ew, dtype=np.float64).reshape(-1, 1)
     end_s = float(sample[-1]) + 5.0
     return queue_checks(
-        cross, times, states, green_since, sample, ["EC"], halting, lim, 1.0, 5.0, end_s
+        cross, times, states, green_since, sample, [approach], halting, lim, 1.0, 5.0, end_s
     )
 
 
@@ -272,6 +276,31 @@ def test_max_green_only_while_a_foe_approach_waits(cross: SignalNet) -> None:
     assert "approach EC had 2 halting" in found[0].what
     served = [(0.0, state(cross, {ns: "G"})), (56.0, state(cross, {ns: "y"}))]
     assert _queues(cross, served, [0.0] * 10 + [2.0] * 10, lim) == []  # ended one step later
+
+
+def test_max_green_ignores_a_turn_that_can_go_beside_the_green(cross: SignalNet) -> None:
+    """Vehicles of a left turn that the program shows ``g`` beside the green straight (giving
+    way to it) do not need that straight to end: no max-green; crossing traffic does."""
+    ns, s_left = link(cross, "NC", "CS"), link(cross, "SC", "CW")
+    assert cross.foe[ns, s_left] and cross.yields[s_left, ns]
+    assert any(st[ns] == "G" and st[s_left] == "g" for st in cross.greens)
+    lim = Limits(yellow_s=3.0, all_red_s=0.0, min_green_s=5.0, max_green_s=30.0, bound_s=500.0)
+    rows = [(0.0, state(cross, {ns: "G"}))]
+    assert _queues(cross, rows, [2.0] * 20, lim, approach="SC") == []
+    assert [v.check for v in _queues(cross, rows, [2.0] * 20, lim, approach="EC")] == ["max-green"]
+
+
+def test_max_green_counts_a_protected_turn_from_its_own_start(cross: SignalNet) -> None:
+    """A permissive ``g`` turning protected ``G`` starts a new max-green count."""
+    sn, n_left = link(cross, "SC", "CN"), link(cross, "NC", "CE")
+    lim = Limits(yellow_s=3.0, all_red_s=0.0, min_green_s=5.0, max_green_s=30.0, bound_s=500.0)
+    rows = [
+        (0.0, state(cross, {sn: "G", n_left: "g"})),
+        (40.0, state(cross, {sn: "y", n_left: "g"})),
+        (43.0, state(cross, {n_left: "G"})),
+    ]
+    found = _queues(cross, rows, [2.0] * 20, lim, approach="SC")
+    assert [(v.time_s, v.check) for v in found] == [(75.0, "max-green")]  # 43 + 30 -> sample 75
 
 
 def test_starvation_bound_with_sampling_slack(cross: SignalNet) -> None:

@@ -190,14 +190,33 @@ def test_a_switch_that_would_take_a_link_past_max_green_goes_elsewhere() -> None
 
 def test_a_protected_turn_after_its_permissive_green_has_its_own_max_green() -> None:
     """Link 1 is permissive (g) in green 0 and protected (G) in green 1: a change of indication
-    starts a new count, so green 1 may run to its own max green."""
+    starts a new count, so green 1 may run to its own max green. The switch to green 1 keeps
+    link 1 ``g`` through the yellow, so its ``g`` is overdue one clearance early (20 - 3 s) and
+    lasts exactly max green."""
     timing = Timing(hand_layout(["Ggr", "rGr", "rrG"]), params(), 1.0)
     request = [-1] * 18 + [1] * 60
     states, reasons = drive(timing, 60, request, demand=[True, True, True])
     start = first_row(states, lambda st: st == "rGr")
-    assert start == 18 + 1 + 3  # the switch is asked for at row 18, then 3 s of yellow
+    assert start == 16 + 1 + 3  # max-out at row 16 (17 s of green), then 3 s of yellow
+    assert all(st[1] == "g" for st in states[:start])  # link 1: g for 20 s, no longer
     assert first_row(states, lambda st: st != "rGr", start) == start + 20
     assert reasons[start + 20] == "max-out"
+
+
+def test_a_max_out_ends_every_link_it_can_that_would_outlast_max_green() -> None:
+    """Link 0 green since 0 s, link 1 since 5 s (green 1 added it without a clearance). When
+    link 0 reaches max green (20 s), green 2 would end it but keep link 1, which would then run
+    through green 2's clearance and min green to 15 + 3 + 5 = 23 s; green 3 ends both, so the
+    max-out goes there although green 2 comes first among equally waiting greens."""
+    timing = Timing(hand_layout(["Grrr", "GGrr", "rGrG", "rrGG"]), params(), 1.0)
+    request = [-1] * 5 + [1] + [-1] * 60
+    states, reasons = drive(timing, 60, request, demand=[True] * 4)
+    assert states[6] == "GGrr"
+    out = first_row(states, lambda st: st != "GGrr", 6)
+    assert reasons[out] == "max-out" and states[out] == "yyrr"
+    assert states[out + 3] == "rrGG"
+    green_1 = [i for i, st in enumerate(states[: out + 10]) if st[1] == "G"]
+    assert len(green_1) <= 20
 
 
 def test_links_green_in_every_green_are_exempt_from_max_green() -> None:
