@@ -28,6 +28,10 @@ Assumptions (documented because controllers rely on them)
       the longest phase without any green or yellow link (0 s when it has none).
     * Links that no green serves (always red) are ignored; links green in every green phase (free
       right turns) are served but never need clearance.
+    * Pedestrian links (from a walking area into a crossing, both internal lanes ``:J_w0_0`` /
+      ``:J_c0_0``) are not movements: their lanes are no lanes here and no phase serves them as
+      lanes; they stay in the state strings (and clearances), and ``sim.people.crossings`` maps
+      them to crossings. A net without crossings has no such links.
 """
 
 from __future__ import annotations
@@ -56,6 +60,12 @@ def _ends_priority(a: str, b: str) -> bool:
 def is_green_phase(state: str) -> bool:
     """A SUMO state string is a *green phase*: some ``G``/``g`` and no ``y``/``Y``/``u``."""
     return any(c in GREEN_CHARS for c in state) and not any(c in YELLOW_CHARS for c in state)
+
+
+def is_internal(*lane_ids: str) -> bool:
+    """Any of the lanes is internal to a junction (``:J_...``): the walking areas and crossings
+    of pedestrian links; a vehicle link runs from a normal lane to a normal lane."""
+    return any(lane.startswith(":") for lane in lane_ids)
 
 
 def csr_rows(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -278,7 +288,8 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
         links = []
         for k, conns in enumerate(api.trafficlight.getControlledLinks(tls_id)):
             for conn in conns:
-                if conn and conn[0] and conn[1]:
+                # pedestrian links (walking area -> crossing) run between internal lanes (':')
+                if conn and conn[0] and conn[1] and not is_internal(conn[0], conn[1]):
                     links.append((k, conn[0], conn[1]))
         links_per_signal.append(links)
 

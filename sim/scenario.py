@@ -185,7 +185,9 @@ class NetScan:
     """What a quick pass over a ``.net.xml`` tells before SUMO starts."""
 
     tls_ids: tuple[str, ...]
-    controlled_lanes: dict[str, float]  # incoming lane id -> length [m], of signal-controlled links
+    # incoming lane id -> length [m], of signal-controlled vehicle links (the pedestrian links
+    # from walking areas into crossings, internal lanes starting with ':', are left out)
+    controlled_lanes: dict[str, float]
     net_file: Path | None = None  # the scanned network file
     edge_ids: frozenset[str] = frozenset()  # ids of the network's (non-internal) edges
     lane_length_m: dict[str, float] = field(default_factory=dict)  # every lane id -> length [m]
@@ -220,7 +222,9 @@ def scan_net(net_file: Path) -> NetScan:
             elif tag == "tlLogic":
                 tls.setdefault(el.get("id", ""), None)
             elif tag == "connection" and el.get("tl"):
-                controlled.setdefault(f"{el.get('from')}_{el.get('fromLane')}", None)
+                # a link from a walking area into a crossing (':J_w0') is for pedestrians
+                if not el.get("from", ":").startswith(":"):
+                    controlled.setdefault(f"{el.get('from')}_{el.get('fromLane')}", None)
             elif tag == "connection" and not el.get("from", ":").startswith(":"):
                 to_lane = f"{el.get('to')}_{el.get('toLane')}"
                 feeders.setdefault(to_lane, []).append(f"{el.get('from')}_{el.get('fromLane')}")
