@@ -192,3 +192,16 @@ def lane_yielding_kernel(
             if ped_on_crossing[c] > 0 or (crossing_green[c] and waiting_ped[c] > 0):
                 out[move_in_lane[m]] = True
                 break
+
+
+@njit(cache=True)
+def yielding_moving_kernel(
+    lane_yielding: NDArray[np.bool_],  # [n_lanes] from lane_yielding_kernel
+    queue_veh: NDArray[np.int32],  # [n_lanes] halting vehicles as sensed
+    moving_veh: NDArray[np.int32],  # [n_lanes] in/out: moving vehicles in the gap range
+) -> None:
+    """A yielding lane with a queue is discharging: at least one of its vehicles counts as
+    moving (``sim.state``), so a gap-out rule does not end its green as for an empty lane."""
+    for lane in range(moving_veh.shape[0]):
+        if lane_yielding[lane] and queue_veh[lane] > 0 and moving_veh[lane] < 1:
+            moving_veh[lane] = 1
