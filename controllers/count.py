@@ -42,6 +42,7 @@ def count_kernel(
     phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
     phase_lane_idx: NDArray[np.int64],  # [nnz]
     lane_need: NDArray[np.float64],  # [n_lanes] vehicles needing green: max(queue, near)
+    phase_need: NDArray[np.float64],  # [n_phases] need beyond the lanes (pedestrians)
     moving_veh: NDArray[np.int32],  # [n_lanes] moving vehicles within the gap range
     cur_p: NDArray[np.int64],  # [n_signals]
     stage: NDArray[np.int8],  # [n_signals]
@@ -67,12 +68,13 @@ def count_kernel(
             lane_mark[lane] = True
             moving += moving_veh[lane]
             cur_need += lane_need[lane]
+        cur_need += phase_need[cur]
         best = -1
         best_need = 0.0
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
             if p == cur:
                 continue
-            need = 0.0
+            need = phase_need[p]
             for k in range(phase_lane_ptr[p], phase_lane_ptr[p + 1]):
                 lane = phase_lane_idx[k]
                 if not lane_mark[lane]:
@@ -97,17 +99,21 @@ class CountParams:
     """Parameters of ``count`` (the module docstring explains them).
 
     ``extend_veh``: the green holds while more than this many served vehicles move in the gap
-    range. ``full_ratio``: an exit lane with at least this fraction of its capacity halting is
-    full. ``yield_ratio``/``yield_min_s``: cut of a discharging green (``yield_ratio`` 0: off).
+    range. ``person_weight``: share of the occupancy weighting (1: a vehicle counts its persons
+    in car units, 0: vehicles only). ``ped_weight``: car units per waiting pedestrian.
+    ``full_ratio``: an exit lane with at least this fraction of its capacity halting is full.
+    ``yield_ratio``/``yield_min_s``: cut of a discharging green (``yield_ratio`` 0: off).
     """
 
     extend_veh: float = 0.0
     full_ratio: float = 0.8
     yield_ratio: float = 2.0
     yield_min_s: float = 20.0
+    person_weight: float = 1.0
+    ped_weight: float = 0.5
 
     def validate(self) -> None:
-        for name in ("extend_veh", "yield_ratio", "yield_min_s"):
+        for name in ("extend_veh", "yield_ratio", "yield_min_s", "person_weight", "ped_weight"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must not be negative, got {getattr(self, name):g}")
         if self.full_ratio <= 0:
@@ -128,6 +134,8 @@ class Count(Controller):
         self._lane_need = np.zeros(layout.n_lanes)
         self._lane_mark = np.zeros(layout.n_lanes, dtype=np.bool_)
         self._free_moves = np.zeros(layout.n_lanes, dtype=np.int64)
+        self._phase_need = np.zeros(layout.n_phases)
+        self._weight = np.ones(layout.n_lanes)
 
     def decide(self, state: SensedState, timing: Timing) -> np.ndarray:
         lay = self.layout
@@ -141,11 +149,21 @@ class Count(Controller):
             self._free_moves,
             self._lane_need,
         )
+        # people (module docstring): lanes weighed by persons per vehicle, pedestrians per green
+        w, p = self.params.person_weight, self.params.ped_weight
+        if state.lane_person_weight.shape == self._weight.shape:
+            np.subtract(state.lane_person_weight, 1.0, out=self._weight)
+            self._weight *= w
+            self._weight += 1.0
+            self._lane_need *= self._weight
+        if state.phase_ped_release.shape == self._phase_need.shape:
+            np.multiply(state.phase_ped_release, p, out=self._phase_need)
         count_kernel(
             lay.phase_ptr,
             lay.phase_lane_ptr,
             lay.phase_lane_idx,
             self._lane_need,
+            self._phase_need,
             state.moving_veh,
             timing.cur_p,
             timing.stage,

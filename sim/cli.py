@@ -24,6 +24,7 @@ from sim.errors import (
     install_sigterm_handler,
 )
 from sim.faults import FAIL_MODES, SUSPECT_AFTER_S
+from sim.people.kernels import DEFAULT_PED_SPEED_MPS, DEFAULT_WALK_S
 from sim.plots import plot_cmd
 from sim.report.cli import report_option
 from sim.report.outputs import study_options
@@ -215,6 +216,28 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="A detector unchanged this long while its signal sees traffic is suspect [s]; "
             f"its phase then runs the net's fixed timing (default {SUSPECT_AFTER_S:g} with "
             "--fail-detectors, else off).",
+        ),
+        click.option(
+            "--walk-s",
+            type=float,
+            default=DEFAULT_WALK_S,
+            show_default=True,
+            help="Walk interval [s] of a green that begins with pedestrians waiting at a "
+            "crossing it serves (that green lasts walk + crossing length / --ped-speed-mps).",
+        ),
+        click.option(
+            "--ped-speed-mps",
+            type=float,
+            default=DEFAULT_PED_SPEED_MPS,
+            show_default=True,
+            help="Design walking speed [m/s] for the pedestrian clearance.",
+        ),
+        click.option(
+            "--occupancy",
+            default="",
+            metavar="VCLASS=PERSONS,...",
+            help="Persons per vehicle by vClass where the demand has no rides "
+            "(default bus=40,coach=40,passenger=1.3, others 1).",
         ),
         click.option(
             "-p",
