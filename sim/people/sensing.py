@@ -25,7 +25,6 @@ cars; otherwise the per-vClass occupancy (:data:`DEFAULT_OCCUPANCY`, ``--occupan
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.errors import InputError
-from sim.people.crossings import CrossingLayout
+from sim.people.crossings import CrossingLayout, iterparse
 
 DEFAULT_OCCUPANCY: dict[str, float] = {"passenger": 1.3, "bus": 40.0, "coach": 40.0}
 """Persons per vehicle by SUMO vClass where the demand does not model riders; any other vClass
@@ -115,7 +114,7 @@ def parse_occupancy(text: str) -> dict[str, float]:
 def demand_has_rides(route_files: Iterable[Path]) -> bool:
     """Whether any route file has a person riding a vehicle (``<ride>``), streaming."""
     for path in route_files:
-        for _, el in ET.iterparse(path, events=("end",)):
+        for _, el in iterparse(path):
             if el.tag == "ride":
                 return True
             if el.tag in ("vehicle", "trip", "flow", "person", "route"):
