@@ -18,6 +18,20 @@ waits with more than ``yield_ratio`` (2) times the vehicles the current green se
 trickle on a main road cannot hold a long queue on the side street to max green. The cut made the
 two-junction clusters of the RESCO ingolstadt21 map gridlock until the spillback guard counted one
 halting car as filling a short connector lane; ``-p yield_ratio=0`` turns it off.
+
+People ("lights watch the people"). On nets with crossings or buses the need counts the persons a
+green would release, in passenger-car units so that a car still counts 1 and car-only traffic is
+decided exactly as before: each lane's ``max(halting, near)`` is multiplied by its persons per
+vehicle relative to a car (``SensedState.lane_person_weight``: a bus with the default occupancy
+of 40 against 1.3 per car weighs about 31; riders + driver where the demand has ``<ride>``s),
+blended by ``person_weight`` (``1 + person_weight * (weight - 1)``), and each green adds
+``ped_weight`` per pedestrian waiting at the crossings it serves that the current green does not
+serve (``SensedState.phase_ped_release``; a push-button call counts 1). Pedestrians are weighed
+modestly on purpose: counted like cars (or like 1/1.3 of one) they pulled the greens to the
+crossings so often that vehicle delay grew more than pedestrian delay fell; their own bound is
+the timing kernel's (waiting pedestrians are demand for the starvation bound, walk + clearance).
+Lanes whose turning vehicles yield to pedestrians count as discharging (``moving_veh``), so the
+green is not ended as if they were blocked.
 """
 
 from __future__ import annotations

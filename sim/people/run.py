@@ -30,6 +30,7 @@ from sim.people.kernels import (
     DEFAULT_WALK_S,
     crossing_green_kernel,
     green_hold_kernel,
+    lane_car_units_kernel,
     lane_person_weight_kernel,
     lane_yielding_kernel,
     ped_phase_demand_kernel,
@@ -74,8 +75,9 @@ class PeopleAtSignals:
 
     Sensed view for controllers (``[n_crossings]``/``[n_lanes]``/``[n_phases]``):
     ``waiting_ped``, ``wait_s`` (push-button calls with ``push_buttons``), ``lane_persons``,
-    ``lane_person_weight``, ``lane_yielding``, ``phase_ped_release``. Truth for metrics:
-    ``sensor.waiting_ped``/``sensor.wait_s``.
+    ``lane_person_weight``, ``lane_car_units`` (what :meth:`sense` hands on: persons per vehicle
+    over a car's, vehicles dwelling at stops as cars), ``lane_yielding``, ``phase_ped_release``.
+    Truth for metrics: ``sensor.waiting_ped``/``sensor.wait_s``.
     """
 
     def __init__(
@@ -116,6 +118,8 @@ class PeopleAtSignals:
         self.lane_persons = np.zeros(n_l)
         self.lane_person_weight = np.full(n_l, self.occupancy.car_persons)
         self.lane_yielding = np.zeros(n_l, dtype=np.bool_)
+        self.lane_car_units = np.ones(n_l)  # persons per vehicle / car persons (1: cars only)
+        self._released = np.zeros(n_l)  # persons on board, those dwelling at stops as in a car
         self.phase_ped_min_s = np.zeros(n_p)
         self.phase_ped_release = np.zeros(n_p)
         self.base_min_green_s: NDArray[np.float64] | None = None
@@ -145,6 +149,10 @@ class PeopleAtSignals:
         lane_person_weight_kernel(
             lane_veh, self.lane_persons, self.occupancy.car_persons, self.lane_person_weight
         )
+        # a vehicle dwelling at a stop weighs as a car: the green would not release it
+        np.subtract(self.lane_persons, self.occupancy.stopped_extra, out=self._released)
+        lane_car_units_kernel(lane_veh, self._released, self.occupancy.car_persons,
+                              self.lane_car_units)  # fmt: skip
         if not cl.n_crossings:
             return
         self.sensor.read(api, time_s, on_crossing=True)
@@ -197,9 +205,7 @@ class PeopleAtSignals:
         """Hand the sensed view to the controllers (``sim.state.SensedState``, after faults are
         applied): persons per vehicle in car units, pedestrians each green would release, and
         yielding lanes, whose queue counts as discharging (``moving_veh`` at least 1)."""
-        np.divide(
-            self.lane_person_weight, self.occupancy.car_persons, out=sensed.lane_person_weight
-        )
+        sensed.lane_person_weight[:] = self.lane_car_units
         sensed.phase_ped_release[:] = self.phase_ped_release
         sensed.lane_yielding[:] = self.lane_yielding
         yielding_moving_kernel(self.lane_yielding, sensed.queue_veh, sensed.moving_veh)
