@@ -3,6 +3,11 @@
 The loop (no logic of its own beyond wiring):
     step SUMO → read state into arrays → controller requests greens → timing kernel makes them
     safe → set the states of signals that changed → record queues.
+People (``sim.people.run``; only when a controlled signal has a crossing or the demand has
+vehicles other than cars): read waiting pedestrians and occupants after the vehicle state, hand
+them to the sensed state after the detector faults, OR waiting pedestrians into the sensed and the
+true demand, and after the timing step hold a green that began with pedestrians waiting for
+walk + clearance. With SUMO-timed controllers pedestrians are only recorded.
 Results are written into ``<out>.partial/`` and moved to ``<out>/`` only when complete; a run that
 fails mid-way leaves ``<out>.partial/`` with a ``PARTIAL`` file saying why.
 """
