@@ -9,6 +9,7 @@ for a green serving a crossing.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import subprocess
 import xml.etree.ElementTree as ET
@@ -153,6 +154,17 @@ def test_waiting_pedestrians_get_green_within_the_starvation_bound(
     bound_s = 60.0 + len(greens) * (max(5.0, walk_clear_s) + change_s) + change_s
     assert summary["pedestrians"] > 0
     assert 20.0 < summary["ped_wait_max_s"] <= bound_s
+    # only waiting pedestrians bring a crossing green here: each lasts walk + clearance
+    ped_links = {int(c.get("linkIndex", "-1")) for c in ET.parse(net).getroot().iter("connection")
+                 if c.get("tl") and c.get("from", "").startswith(":")}  # fmt: skip
+    crossing_greens = [
+        float(b["time_s"]) - float(a["time_s"])
+        for a, b in itertools.pairwise(signals)
+        if a["stage"] == "0"
+        and float(a["time_s"]) > 0  # the program's own green at 0 s
+        and any(a["state"][k] in "Gg" for k in ped_links)
+    ]
+    assert crossing_greens and min(crossing_greens) >= walk_clear_s - 1e-6
     served = {r["crossing"] for r in rows(out / "ped_waits.csv")}
     assert len(served) == 4  # pedestrians waited (and were let across) on every arm
     early = [  # a walk of at most 350 m takes under 300 s, waits within the bound included

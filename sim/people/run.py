@@ -1,8 +1,9 @@
 """People in one run: what the runner calls, in one place (sensing, sensed view, tables, metrics).
 
 Per step, after the vehicle state is read (``lane_veh`` true counts) and before the controller
-decides: :meth:`PeopleAtSignals.read`. Then :meth:`add_demand` ORs waiting pedestrians into the
-phase demand of the timing kernel (starvation bound), and after ``Timing.step``
+decides: :meth:`PeopleAtSignals.read`, then (after the detector faults) :meth:`sense` into the
+controllers' ``SensedState``. Then :meth:`add_demand` ORs waiting pedestrians into the sensed and
+the true phase demand of the timing kernel (starvation bound), and after ``Timing.step``
 :meth:`hold_min_green` writes each signal's minimum green for the green now shown (walk +
 clearance when it began with pedestrians waiting) into ``Timing.min_green_s``, which both the
 timing kernel and the controllers read. At the end, :meth:`finish` writes ``crossings.<fmt>``
