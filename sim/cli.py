@@ -24,12 +24,14 @@ from sim.errors import (
     install_sigterm_handler,
 )
 from sim.faults import FAIL_MODES, SUSPECT_AFTER_S
+from sim.people.kernels import DEFAULT_PED_SPEED_MPS, DEFAULT_WALK_S
 from sim.plots import plot_cmd
 from sim.report.cli import report_option
 from sim.report.outputs import study_options
 from sim.results import FORMATS
 from sim.runner import SENSING, RunConfig, run, scenario_of
 from sim.scenario import DEMAND_SCALES, PROFILES
+from sim.stats import numeric
 
 TABLE_KEYS = (
     ("delay_s", "delay s"),
@@ -41,6 +43,12 @@ TABLE_KEYS = (
     ("teleports", "teleports"),
     ("wall_s", "wall s"),
 )
+PEOPLE_TABLE_KEYS = (
+    ("ped_delay_s", "ped delay s"),
+    ("ped_wait_max_s", "ped wait max s"),
+    ("delay_bus_s", "bus delay s"),
+)
+"""Columns added when a row has pedestrians or buses."""
 
 
 def _parse_kv(items: tuple[str, ...]) -> dict[str, str]:
@@ -217,6 +225,28 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--fail-detectors, else off).",
         ),
         click.option(
+            "--walk-s",
+            type=float,
+            default=DEFAULT_WALK_S,
+            show_default=True,
+            help="Walk interval [s] of a green that begins with pedestrians waiting at a "
+            "crossing it serves (that green lasts walk + crossing length / --ped-speed-mps).",
+        ),
+        click.option(
+            "--ped-speed-mps",
+            type=float,
+            default=DEFAULT_PED_SPEED_MPS,
+            show_default=True,
+            help="Design walking speed [m/s] for the pedestrian clearance.",
+        ),
+        click.option(
+            "--occupancy",
+            default="",
+            metavar="VCLASS=PERSONS,...",
+            help="Persons per vehicle by vClass where the demand has no rides "
+            "(default bus=40,coach=40,passenger=1.3, others 1).",
+        ),
+        click.option(
             "-p",
             "--param",
             "params",
@@ -247,13 +277,20 @@ def print_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    rows = [(label, {**numeric(summary), **summary}) for label, summary in rows]
+    people = [
+        (k, head)
+        for k, head in PEOPLE_TABLE_KEYS
+        if any(isinstance(summary.get(k), int | float) for _, summary in rows)
+    ]
+    keys = (*TABLE_KEYS, *people)
     table = Table(title=title)
     table.add_column("controller")
-    for _, head in TABLE_KEYS:
+    for _, head in keys:
         table.add_column(head, justify="right")
     for label, summary in rows:
-        table.add_row(label, *(_fmt(summary.get(k, "")) for k, _ in TABLE_KEYS))
-    Console(width=max(100, 12 * (len(TABLE_KEYS) + 1))).print(table)
+        table.add_row(label, *(_fmt(summary.get(k, "")) for k, _ in keys))
+    Console(width=max(100, 12 * (len(keys) + 1))).print(table)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -420,31 +457,39 @@ def compare_cmd(
 
 @cli.command("networks")
 def networks_cmd() -> None:
-    """List the bundled scenarios: signals, controlled lanes, vehicles, window and profiles."""
+    """List the bundled scenarios: signals, controlled lanes, vehicles, pedestrians, buses,
+    window and profiles."""
     from rich.console import Console
     from rich.table import Table
 
+    from sim.people.metrics import scan_people
     from sim.scenario import bundled_scenarios, check_routes, from_sumocfg, profiles, scan_net
 
     table = Table(title="bundled scenarios (use --scenario NAME, --profile PROFILE)")
-    for col in ("name", "signals", "controlled lanes", "vehicles", "window s", "profiles"):
-        numeric = col in ("signals", "controlled lanes", "vehicles")
-        table.add_column(col, justify="right" if numeric else "left")
+    counts = ("signals", "controlled lanes", "vehicles", "pedestrians", "buses")
+    for col in ("name", *counts, "window s", "profiles"):
+        table.add_column(col, justify="right" if col in counts else "left")
     table.add_column("path", overflow="fold")
     for name, cfg in bundled_scenarios().items():
         sc = from_sumocfg(cfg, name=name)
         scan = scan_net(sc.net_file)
+        people = scan_people(list(sc.route_files))
         table.add_row(
             name,
             str(len(scan.tls_ids)),
             str(len(scan.controlled_lanes)),
             str(check_routes(sc)),
+            str(people["persons"]),
+            str(people["buses"]),
             f"{sc.begin_s:g}-{sc.end_s:g}",
             ", ".join(profiles(sc)),
             str(cfg.parent),
         )
-    Console(width=140).print(table)
-    click.echo("vehicles: defined in the default (constant) route file; --demand-scale scales them")
+    Console(width=160).print(table)
+    click.echo(
+        "vehicles, pedestrians, buses: defined in the default (constant) route file; "
+        "--demand-scale scales the vehicles"
+    )
 
 
 cli.add_command(bench_cmd)

@@ -28,6 +28,13 @@ Assumptions (documented because controllers rely on them)
       the longest phase without any green or yellow link (0 s when it has none).
     * Links that no green serves (always red) are ignored; links green in every green phase (free
       right turns) are served but never need clearance.
+    * Pedestrian links (from a walking area into a crossing, both internal lanes ``:J_w0_0`` /
+      ``:J_c0_0``) are not movements: their lanes are no lanes here and no phase serves them as
+      lanes; they stay in the state strings (and clearances), and ``sim.people.crossings`` maps
+      them to crossings. A net without crossings has no such links.
+    * A switch that opens a crossing also clears the vehicle links that stay green but
+      permissive (``g``) into it (:func:`clears`): they may have to yield to the crossing, and
+      their vehicles entered while no pedestrian was there.
 """
 
 from __future__ import annotations
@@ -56,6 +63,25 @@ def _ends_priority(a: str, b: str) -> bool:
 def is_green_phase(state: str) -> bool:
     """A SUMO state string is a *green phase*: some ``G``/``g`` and no ``y``/``Y``/``u``."""
     return any(c in GREEN_CHARS for c in state) and not any(c in YELLOW_CHARS for c in state)
+
+
+def clears(a: str, b: str, ped_links: frozenset[int] = frozenset()) -> list[bool]:
+    """Per link of a signal: must it be cleared (yellow, then all-red) when green ``a`` switches
+    to green ``b``? Yes when it loses its green or priority (:func:`_ends_priority`), and, when
+    ``b`` opens a pedestrian crossing (a link in ``ped_links`` red in ``a``, green in ``b``), for
+    every vehicle link that stays green but permissive (``g`` in ``b``): its vehicles drove in
+    without pedestrians to yield to and must stop before people step out."""
+    opens = any(k < len(a) and a[k] not in GREEN_CHARS and b[k] in GREEN_CHARS for k in ped_links)
+    return [
+        _ends_priority(ea, eb) or (opens and k not in ped_links and ea in GREEN_CHARS and eb == "g")
+        for k, (ea, eb) in enumerate(zip(a, b, strict=True))
+    ]
+
+
+def is_internal(*lane_ids: str) -> bool:
+    """Any of the lanes is internal to a junction (``:J_...``): the walking areas and crossings
+    of pedestrian links; a vehicle link runs from a normal lane to a normal lane."""
+    return any(lane.startswith(":") for lane in lane_ids)
 
 
 def csr_rows(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -93,6 +119,8 @@ class NetworkLayout:
     approach_ids: tuple[str, ...]  # [n_approaches] incoming edge id
     approach_signal: NDArray[np.int64]  # [n_approaches]
     lane_approach: NDArray[np.int64]  # [n_lanes] approach of an incoming lane, -1 for outgoing
+    # [n_signals] positions of pedestrian-crossing links in the signal's state string
+    ped_links: tuple[frozenset[int], ...] = ()
     _transition_cache: dict[tuple[int, int, int], str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -115,14 +143,16 @@ class NetworkLayout:
         approach_ids: Sequence[str],
         approach_signal: Sequence[int],
         lane_approach: NDArray[np.int64],
+        ped_links: Sequence[frozenset[int]] | None = None,
     ) -> NetworkLayout:
         """The one way to build a layout: derives what follows from the parts given.
 
         Phases must be grouped by signal (``phase_signal`` non-decreasing) and movements listed
         signal by signal. Derived here: ``phase_ptr``; the CSR rows of the movements a phase
         serves (a link green, ``G``/``g``, in its state) and of their distinct incoming lanes;
-        ``needs_clearance[p, j]``: some link green in ``p`` is not green in local green ``j`` of
-        the same signal.
+        ``needs_clearance[p, j]``: some link of ``p`` must be cleared switching to local green
+        ``j`` of the same signal (:func:`clears`; ``ped_links`` [n_signals], the pedestrian
+        links of each signal, default none).
         """
         n_sig = len(signal_ids)
         phase_signal_a = np.asarray(phase_signal, dtype=np.int64)
@@ -143,13 +173,14 @@ class NetworkLayout:
             ]
             phase_moves.append(moves)
             phase_lanes.append(sorted({int(move_in_lane[m]) for m in moves}))
+        peds = tuple(ped_links) if ped_links is not None else (frozenset(),) * n_sig
         max_greens = int(np.diff(phase_ptr).max()) if n_sig else 0
         needs = np.zeros((len(phase_states), max_greens), dtype=np.bool_)
         for p, a in enumerate(phase_states):
             s = phase_signal[p]
             for j, q in enumerate(range(phase_ptr[s], phase_ptr[s + 1])):
                 b = phase_states[q]
-                needs[p, j] = any(_ends_priority(ea, eb) for ea, eb in zip(a, b, strict=True))
+                needs[p, j] = any(clears(a, b, peds[s]))
         pl_ptr, pl_idx = csr_rows(phase_lanes)
         pm_ptr, pm_idx = csr_rows(phase_moves)
         return cls(
@@ -175,6 +206,7 @@ class NetworkLayout:
             approach_ids=tuple(approach_ids),
             approach_signal=np.array(approach_signal, dtype=np.int64),
             lane_approach=np.asarray(lane_approach, dtype=np.int64),
+            ped_links=peds,
         )
 
     @property
@@ -213,7 +245,8 @@ class NetworkLayout:
             return cached
         a, b = self.phase_states[p], self.phase_states[q]
         ending = "y" if stage == 1 else "r"
-        out = "".join(ending if _ends_priority(ea, eb) else ea for ea, eb in zip(a, b, strict=True))
+        peds = self.ped_links[self.phase_signal[p]] if self.ped_links else frozenset()
+        out = "".join(ending if c else ea for ea, c in zip(a, clears(a, b, peds), strict=True))
         self._transition_cache[key] = out
         return out
 
@@ -255,6 +288,7 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
     yellow_s: list[float] = []
     all_red_s: list[float] = []
     links_per_signal: list[list[tuple[int, str, str]]] = []
+    ped_links: list[frozenset[int]] = []
     for s, tls_id in enumerate(signal_ids):
         logic = _current_logic(api, tls_id)
         greens: dict[str, float] = {}
@@ -276,11 +310,16 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
         yellow_s.append(max(yellows) if yellows else DEFAULT_YELLOW_S)
         all_red_s.append(max(reds) if (reds and yellows) else 0.0)
         links = []
+        peds: set[int] = set()
         for k, conns in enumerate(api.trafficlight.getControlledLinks(tls_id)):
             for conn in conns:
-                if conn and conn[0] and conn[1]:
+                if conn and conn[0] and conn[1] and is_internal(conn[0], conn[1]):
+                    peds.add(k)
+                # pedestrian links (walking area -> crossing) run between internal lanes (':')
+                if conn and conn[0] and conn[1] and not is_internal(conn[0], conn[1]):
                     links.append((k, conn[0], conn[1]))
         links_per_signal.append(links)
+        ped_links.append(frozenset(peds))
 
     # lanes: incoming first, then outgoing, in order of appearance
     in_lanes: dict[str, int] = {}
@@ -326,4 +365,5 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
         approach_ids=[edge for (_, edge) in approach_index],
         approach_signal=[s for (s, _) in approach_index],
         lane_approach=lane_approach,
+        ped_links=ped_links,
     )

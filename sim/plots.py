@@ -15,6 +15,8 @@ Figures (PNG, and SVG with ``svg=True``), written to ``out_dir``:
     compare_bars.png       ``delay_s`` and ``throughput_veh_h``: mean and 95 % CI over seeds
     network_map.png        the net's lanes in grey, each controlled approach coloured by its mean
                            queue (one panel per controller, one shared colour scale)
+    ped_wait_ecdf.png      ECDF of single pedestrian waits at crossings (``ped_waits.csv``);
+                           only when some run has pedestrian waits
 Every controller keeps its colour in all figures (:func:`controller_color`).
 """
 
@@ -104,6 +106,14 @@ class RunData:
     def delays_s(self) -> NDArray[np.float64]:
         """Per-vehicle delay [s] from ``tripinfo.xml``, shape [n_vehicles]."""
         return read_delays(self.path / "tripinfo.xml")
+
+    def ped_waits_s(self) -> NDArray[np.float64]:
+        """Single pedestrian waits at crossings [s] from ``ped_waits.<fmt>``, shape [n_waits]
+        (empty when the run has none)."""
+        path = find_table(self.path, "ped_waits")
+        if path is None:
+            return np.zeros(0)
+        return np.asarray(read_table(path)["wait_s"], dtype=np.float64)
 
 
 def read_queues(run_dir: Path) -> QueueSeries:
@@ -356,6 +366,33 @@ def plot_delay_ecdf(groups: dict[str, list[RunData]], out_dir: Path, svg: bool) 
     return _save(fig, out_dir, "delay_ecdf", svg)
 
 
+def plot_ped_wait_ecdf(groups: dict[str, list[RunData]], out_dir: Path, svg: bool) -> list[Path]:
+    """ECDF of single pedestrian waits at crossings, seeds pooled per controller; nothing when
+    no run has pedestrian waits."""
+    waits = {name: np.sort(np.concatenate([r.ped_waits_s() for r in runs]))
+             for name, runs in groups.items()}  # fmt: skip
+    if not any(w.shape[0] for w in waits.values()):
+        return []
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, w in waits.items():
+        if w.shape[0] == 0:
+            continue
+        y = np.arange(1, w.shape[0] + 1) / w.shape[0]
+        label = f"{name}: mean {w.mean():.1f} s, max {w[-1]:.0f} s, {w.shape[0]} waits"
+        ax.step(w, y, where="post", color=controller_color(name), lw=1.3, label=label)
+    ax.set_xscale("symlog", linthresh=10.0)
+    ax.set_ylim(0, 1.0)
+    ax.set_xlabel("single wait of one pedestrian at one crossing [s]")
+    ax.set_ylabel("share of waits at most this long")
+    ax.set_title("Pedestrian waits at crossings (seeds pooled)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, out_dir, "ped_wait_ecdf", svg)
+
+
 def plot_compare_bars(groups: dict[str, list[RunData]], out_dir: Path, svg: bool) -> list[Path]:
     """Bars of the mean over seeds with 95 % CI whiskers; dots are the single seeds."""
     import matplotlib.pyplot as plt
@@ -507,6 +544,7 @@ def plot_results(
     written += plot_signal_queues(groups, sig, out_dir, svg)
     written += plot_network_queue(groups, out_dir, svg)
     written += plot_delay_ecdf(groups, out_dir, svg)
+    written += plot_ped_wait_ecdf(groups, out_dir, svg)
     written += plot_compare_bars(groups, out_dir, svg)
     written += plot_network_map(groups, out_dir, svg, highlight=sig)
     return written

@@ -3,6 +3,11 @@
 The loop (no logic of its own beyond wiring):
     step SUMO → read state into arrays → controller requests greens → timing kernel makes them
     safe → set the states of signals that changed → record queues.
+People (``sim.people.run``; only when a controlled signal has a crossing or the demand has
+vehicles other than cars): read waiting pedestrians and occupants after the vehicle state, hand
+them to the sensed state after the detector faults, OR waiting pedestrians into the sensed and the
+true demand, and after the timing step hold a green that began with pedestrians waiting for
+walk + clearance. With SUMO-timed controllers pedestrians are only recorded.
 Results are written into ``<out>.partial/`` and moved to ``<out>/`` only when complete; a run that
 fails mid-way leaves ``<out>.partial/`` with a ``PARTIAL`` file saying why.
 """
@@ -36,6 +41,7 @@ from sim.faults import (
 )
 from sim.layout import NetworkLayout, build_layout
 from sim.metrics import QueueRecorder, statistics_metrics, tripinfo_metrics
+from sim.people import run as people_run
 from sim.report.outputs import study_metrics, study_sumo_args
 from sim.results import SignalRecorder, check_format, write_queues
 from sim.scenario import (
@@ -96,6 +102,9 @@ class RunConfig:
     stuck_s: float = 300.0  # gridlock: all vehicles on controlled lanes halted this long
     study: bool = False  # per-approach time loss and arrivals (sim/report/outputs.py)
     emissions: bool = False  # SUMO's emission device on every vehicle
+    walk_s: float = people_run.DEFAULT_WALK_S  # pedestrian walk interval of a crossing green
+    ped_speed_mps: float = people_run.DEFAULT_PED_SPEED_MPS  # design walking speed, clearance
+    occupancy: str = ""  # persons per vClass, "bus=40,passenger=1.3"; "" the defaults
 
     def __post_init__(self) -> None:
         # config files may give lists or comma-separated strings; keep tuples (hashable, frozen)
@@ -147,9 +156,21 @@ class RunConfig:
                 f"unknown sensing {self.sensing!r}; choose one of {', '.join(SENSING)}"
             )
         check_durations(self)
+        self.people_params()
         check_fault_options(
             self.fail_detectors, self.fail_mode, self.effective_suspect_after_s(), self.stuck_s
         )
+
+    def people_params(self) -> people_run.PeopleParams:
+        """``--walk-s``, ``--ped-speed-mps``, ``--occupancy`` and the sensing mode, checked."""
+        params = people_run.PeopleParams(
+            walk_s=float(self.walk_s),
+            ped_speed_mps=float(self.ped_speed_mps),
+            occupancy=people_run.parse_occupancy(self.occupancy),
+            push_buttons=self.sensing == "detectors",
+        )
+        params.validate()
+        return params
 
     def effective_suspect_after_s(self) -> float:
         """Detector-fault detection threshold; ``inf`` (off) unless faults are simulated or it
@@ -327,6 +348,19 @@ def _loop(
     progress: Any,
     on_step: Callable[[Backend, Timing | None], None] | None = None,
 ) -> dict[str, Any]:
+    people_files = [*scenario.route_files, *scenario.additional_files]
+    people = backend.call(
+        people_run.start,
+        backend.api,
+        cfg.people_params(),
+        layout,
+        scenario.net_file,
+        people_files,
+        scan_net(scenario.net_file).crossing_tls,
+        (scenario.begin_s, scenario.end_s),
+        cfg.queue_interval_s,
+        backend.dt_s(),
+    )
     gap_of = sensors.gap_detector_of
     sensed, truth = backend.bind(
         layout,
@@ -361,18 +395,25 @@ def _loop(
         signals.record_states(backend.time_s(), backend.signal_states(layout.signal_ids))
     end_s = scenario.end_s
     drives = timing is not None
+    # SUMO-timed controllers: people are only recorded; no timing state, no crossing shown green
+    cur_p = timing.cur_p if timing else layout.phase_ptr[:-1].copy()
+    stage = timing.stage if timing else np.ones(layout.n_signals, dtype=np.int8)
     while True:
         backend.step()
         sample = n_step % gridlock_every == 0
         n_step += 1
-        backend.read(sensed, truth, lane_veh=sample)
+        backend.read(sensed, truth, lane_veh=sample or people is not None)
         now = sensed.time_s
+        if people is not None:
+            backend.call(people.read, backend.api, now, truth.lane_veh, cur_p, stage)
         if faults.n_failed:
             for k, values in enumerate(sensed_arrays):
                 faults.apply(str(k), values)
         if detect_faults:
             suspects.update(sensed.queue_veh, sensed.near_veh, sensed.suspect_lane, suspect_phase)
             suspects.mask(sensed.suspect_lane, *sensed_arrays)
+        if people is not None and drives:
+            people.sense(sensed)  # after faults: yielding queues read as discharging
         if sample:
             gridlock.update(now, truth.lane_veh, truth.halting_veh)
         recorder.record(now, truth.halting_veh)
@@ -393,7 +434,12 @@ def _loop(
             phase_demand_kernel(
                 layout.phase_lane_ptr, layout.phase_lane_idx, halting, halting, true_demand
             )
+            if people is not None:  # waiting pedestrians are demand, for the starvation bound too
+                people.add_demand(demand)
+                people.add_demand(true_demand, true=True)
             timing.step(request, demand, true_demand)
+            if people is not None:  # walk + clearance for a green that begins with pedestrians
+                people.hold_min_green(timing)
             backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
             signals.record(now, timing)
             worst_s = red_wait_kernel(
@@ -416,6 +462,9 @@ def _loop(
         summary: dict[str, Any] = tripinfo_metrics(tmp / "tripinfo.xml", scenario.begin_s, end_s)
         summary.update(statistics_metrics(tmp / "statistics.xml"))
         summary.update(study_metrics(tmp, list(layout.approach_ids)))
+        summary.update(
+            people_run.finish(people, cfg.people_params(), people_files, tmp, cfg.format)
+        )
     except (ET.ParseError, OSError) as exc:
         raise RunFailed(f"SUMO's output files are incomplete: {exc}") from None
     summary.update(gridlock.report())

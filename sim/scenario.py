@@ -185,12 +185,16 @@ class NetScan:
     """What a quick pass over a ``.net.xml`` tells before SUMO starts."""
 
     tls_ids: tuple[str, ...]
-    controlled_lanes: dict[str, float]  # incoming lane id -> length [m], of signal-controlled links
+    # incoming lane id -> length [m], of signal-controlled vehicle links (the pedestrian links
+    # from walking areas into crossings, internal lanes starting with ':', are left out)
+    controlled_lanes: dict[str, float]
     net_file: Path | None = None  # the scanned network file
     edge_ids: frozenset[str] = frozenset()  # ids of the network's (non-internal) edges
     lane_length_m: dict[str, float] = field(default_factory=dict)  # every lane id -> length [m]
     feeders: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """lane id -> lanes that feed it through an unsignalised connection (for upstream sensing)"""
+    crossing_tls: frozenset[str] = frozenset()
+    """ids of the traffic lights that control a pedestrian crossing (a link from a walking area)"""
 
 
 _SCAN_CACHE: dict[tuple[str, float], NetScan] = {}
@@ -208,6 +212,7 @@ def scan_net(net_file: Path) -> NetScan:
     controlled: dict[str, None] = {}
     edges: set[str] = set()
     feeders: dict[str, list[str]] = {}
+    crossing_tls: set[str] = set()
     root_tag = None
     source = xml_source(net_file)
     try:
@@ -220,7 +225,11 @@ def scan_net(net_file: Path) -> NetScan:
             elif tag == "tlLogic":
                 tls.setdefault(el.get("id", ""), None)
             elif tag == "connection" and el.get("tl"):
-                controlled.setdefault(f"{el.get('from')}_{el.get('fromLane')}", None)
+                # a link from a walking area into a crossing (':J_w0') is for pedestrians
+                if el.get("from", ":").startswith(":"):
+                    crossing_tls.add(el.get("tl", ""))
+                else:
+                    controlled.setdefault(f"{el.get('from')}_{el.get('fromLane')}", None)
             elif tag == "connection" and not el.get("from", ":").startswith(":"):
                 to_lane = f"{el.get('to')}_{el.get('toLane')}"
                 feeders.setdefault(to_lane, []).append(f"{el.get('from')}_{el.get('fromLane')}")
@@ -249,6 +258,7 @@ def scan_net(net_file: Path) -> NetScan:
         edge_ids=frozenset(edges),
         lane_length_m=lengths,
         feeders={lane: tuple(f) for lane, f in feeders.items()},
+        crossing_tls=frozenset(crossing_tls),
     )
     _SCAN_CACHE[key] = scan
     return scan

@@ -23,6 +23,20 @@ What the sensed arrays hold (``--sensing``; the detectors are written by ``sim.s
     ``suspect_lane`` the lane's detector seems silent or stuck (``sim.faults``); the runner then
                     masks its readings to 0.
 Simulated detector faults (``--fail-detectors``) change only the sensed arrays.
+
+People (``sim.people``; filled by ``PeopleAtSignals.sense`` when the run has crossings at its
+signals or vehicles other than passenger cars, else left at their neutral values):
+    ``lane_person_weight`` persons per vehicle on the lane in passenger-car units (occupants per
+                    vehicle / ``--occupancy`` of a car): 1 for cars, about 31 for a lane holding
+                    one bus (40 / 1.3); 1 everywhere without people.
+    ``phase_ped_release`` pedestrians waiting at the crossings a green serves that the signal's
+                    current green does not serve already (``--sensing detectors``: 1 per standing
+                    push-button call); 0 without crossings.
+    ``lane_yielding`` the lane's movements pass a crossing with pedestrians on it, or one showing
+                    green with pedestrians waiting. Its halting vehicles yield to people: they
+                    are *discharging*, not an empty or blocked approach, so the runner counts one
+                    of them as moving (``moving_veh`` at least 1 on a yielding lane with a
+                    queue); gap-out rules then hold the green as for a moving queue.
 """
 
 from __future__ import annotations
@@ -48,10 +62,25 @@ class SensedState:
     capacity_veh: NDArray[np.float64]  # [n_lanes] static: lane length / 7.5 m, at least 1
     # [n_lanes] the lane's detector seems silent or stuck (sim/faults.py); all False by default
     suspect_lane: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    # people (module docstring); neutral values unless the run has people
+    lane_person_weight: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    lane_yielding: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    phase_ped_release: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
-        if self.suspect_lane.shape != self.queue_veh.shape:
-            self.suspect_lane = np.zeros(self.queue_veh.shape, dtype=np.bool_)
+        n = self.queue_veh.shape
+        if self.suspect_lane.shape != n:
+            self.suspect_lane = np.zeros(n, dtype=np.bool_)
+        if self.lane_person_weight.shape != n:
+            self.lane_person_weight = np.ones(n)
+        if self.lane_yielding.shape != n:
+            self.lane_yielding = np.zeros(n, dtype=np.bool_)
+
+    def with_phases(self, n_phases: int) -> SensedState:
+        """Size ``phase_ped_release`` [n_phases] (zeros) when it is not; returns ``self``."""
+        if self.phase_ped_release.shape != (n_phases,):
+            self.phase_ped_release = np.zeros(n_phases)
+        return self
 
     @classmethod
     def empty(cls, layout: NetworkLayout) -> SensedState:
@@ -63,7 +92,7 @@ class SensedState:
             near_veh=np.zeros(n, dtype=np.int32),
             moving_veh=np.zeros(n, dtype=np.int32),
             capacity_veh=np.maximum(layout.lane_length_m / VEHICLE_SPACE_M, 1.0),
-        )
+        ).with_phases(layout.n_phases)
 
 
 @dataclass(slots=True, eq=False)

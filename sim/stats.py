@@ -36,13 +36,18 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[fl
     return mean, quantile * sd / math.sqrt(n)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def numeric(summary: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric entries of a run summary (booleans and nested tables left out)."""
-    return {
-        k: float(v)
-        for k, v in summary.items()
-        if isinstance(v, int | float) and not isinstance(v, bool)
-    }
+    """The numeric entries of a run summary (booleans, ``None`` and nested tables left out),
+    with ``delay_by_vclass_s`` flattened into ``delay_bus_s``, ``delay_passenger_s``, ..."""
+    out = {k: float(v) for k, v in summary.items() if _is_number(v)}
+    by_class = summary.get("delay_by_vclass_s")
+    if isinstance(by_class, Mapping):
+        out.update({f"delay_{c}_s": float(v) for c, v in by_class.items() if _is_number(v)})
+    return out
 
 
 def mean_ci_by_key(

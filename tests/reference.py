@@ -271,6 +271,7 @@ def count_ref(
     phase_lane_ptr: NDArray[np.int64],
     phase_lane_idx: NDArray[np.int64],
     lane_need: NDArray[np.float64],
+    phase_need: NDArray[np.float64],
     moving_veh: NDArray[np.int32],
     cur_p: NDArray[np.int64],
     stage: NDArray[np.int8],
@@ -286,7 +287,8 @@ def count_ref(
     """Twin of ``controllers.count.count_kernel`` (same parameter names; keep them in step).
 
     Per signal: keep the green (-1) during a clearance or before min green. Otherwise find the
-    other phase releasing the most vehicles on lanes the current green does not serve (lowest
+    other phase releasing the most vehicles on lanes the current green does not serve, plus its
+    ``phase_need`` (pedestrians; the current green's adds to its own need) (lowest
     index on ties; none when no such vehicles); request it unless more than ``extend_veh`` served
     vehicles still move and max green is not reached, unless the cut is on (``yield_ratio`` > 0),
     the green has lasted ``yield_min_s`` and that phase's vehicles exceed ``yield_ratio`` times the
@@ -303,11 +305,11 @@ def count_ref(
         cur = int(cur_p[s])
         served = set(lanes(cur))
         moving = sum(float(moving_veh[lane]) for lane in lanes(cur))
-        cur_need = sum(float(lane_need[lane]) for lane in lanes(cur))
+        cur_need = sum(float(lane_need[lane]) for lane in lanes(cur)) + float(phase_need[cur])
         need: dict[int, float] = {}
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
             if p != cur:
-                acc = 0.0
+                acc = float(phase_need[p])
                 for lane in lanes(p):
                     if lane not in served:
                         acc += float(lane_need[lane])

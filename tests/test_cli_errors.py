@@ -29,8 +29,20 @@ def check_bad_input(proc: subprocess.CompletedProcess, out: Path, mentions: str)
         (["--backend", "no-such-backend"], "--backend"),
         (["--seed", "one"], "--seed"),
         (["--end", "0", "--begin", "10"], "time window"),
+        (["--walk-s", "-1"], "--walk-s"),
+        (["--ped-speed-mps", "0"], "--ped-speed-mps"),
+        (["--occupancy", "bus=lots"], "--occupancy"),
     ],
-    ids=["min-above-max-green", "unknown-controller", "unknown-backend", "seed-text", "end-before"],
+    ids=[
+        "min-above-max-green",
+        "unknown-controller",
+        "unknown-backend",
+        "seed-text",
+        "end-before",
+        "walk-negative",
+        "ped-speed-zero",
+        "occupancy-text",
+    ],
 )
 def test_run_rejects_bad_options(
     extra: list[str],

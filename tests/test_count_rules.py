@@ -43,6 +43,7 @@ def decide(
         ptr,
         idx,
         np.array(need, dtype=np.float64),
+        np.zeros(int(PHASE_PTR[-1])),  # no pedestrians
         np.array(moving, dtype=np.int32),
         np.zeros(1, dtype=np.int64),  # green 0 is shown
         np.array([stage], dtype=np.int8),

@@ -662,3 +662,24 @@ def test_benchmark_networks_are_reproducible(tmp_path: Path) -> None:
         used = [stops[s.get("busStop")] for s in flow.iter("stop")]
         assert used and all(edge in route for edge in used)
     assert scan_people([folder / "grid3x3.rou.xml"])["persons"] > 3000
+
+
+def test_scan_and_layout_leave_pedestrian_links_out() -> None:
+    """downtown: the controlled lanes of the scan and the layout's lanes are the road lanes of
+    the net's controlled vehicle connections; crossings stay in the state strings only."""
+    net = bundled_net("downtown")
+    from sim.scenario import scan_net
+
+    root = ET.parse(net).getroot()
+    roads = {
+        f"{c.get('from')}_{c.get('fromLane')}"
+        for c in root.iter("connection")
+        if c.get("tl") and not c.get("from", "").startswith(":")
+    }
+    assert set(scan_net(net).controlled_lanes) == roads
+    with sumo_running(net) as api:
+        lay = build_layout(api)
+        n_links = len(api.trafficlight.getControlledLinks(lay.signal_ids[0]))
+    assert set(lay.lane_ids[: lay.n_in_lanes]) == roads
+    assert not any(lane.startswith(":") for lane in lay.lane_ids)
+    assert len(lay.phase_states[0]) == n_links

@@ -20,8 +20,9 @@ Assumptions
 
 from __future__ import annotations
 
+import gzip
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ def _csr(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.i
 def read_crossings(net_file: Path) -> dict[str, tuple[str, ...]]:
     """``{crossing edge id: ids of the road edges it crosses}`` of a ``.net.xml`` (streaming)."""
     out: dict[str, tuple[str, ...]] = {}
-    for _, el in ET.iterparse(net_file, events=("end",)):
+    for _, el in iterparse(net_file):
         if el.tag == "edge":
             if el.get("function") == "crossing":
                 out[el.get("id", "")] = tuple(el.get("crossingEdges", "").split())
@@ -57,7 +58,7 @@ def read_pedestrian_lanes(net_file: Path) -> frozenset[str]:
     """Lane ids of the crossings and walking areas of a ``.net.xml`` (streaming): the lanes
     ``sim.layout`` must leave out of vehicle movements, lanes and approaches."""
     out: set[str] = set()
-    for _, el in ET.iterparse(net_file, events=("end",)):
+    for _, el in iterparse(net_file):
         if el.tag == "edge":
             if el.get("function") in ("crossing", "walkingarea"):
                 out.update(lane.get("id", "") for lane in el.iter("lane"))
@@ -208,3 +209,12 @@ def move_crossings(
         )
         rows.append(sorted(set(found)))
     return _csr(rows)
+
+
+def iterparse(path: Path) -> Iterator[tuple[str, ET.Element]]:
+    """``ET.iterparse(path, events=("end",))``, decompressing ``.gz`` files (SUMO reads them)."""
+    if not path.name.endswith(".gz"):
+        yield from ET.iterparse(path, events=("end",))
+        return
+    with gzip.open(path, "rb") as source:
+        yield from ET.iterparse(source, events=("end",))

@@ -192,3 +192,35 @@ def lane_yielding_kernel(
             if ped_on_crossing[c] > 0 or (crossing_green[c] and waiting_ped[c] > 0):
                 out[move_in_lane[m]] = True
                 break
+
+
+@njit(cache=True)
+def yielding_moving_kernel(
+    lane_yielding: NDArray[np.bool_],  # [n_lanes] from lane_yielding_kernel
+    queue_veh: NDArray[np.int32],  # [n_lanes] halting vehicles as sensed
+    moving_veh: NDArray[np.int32],  # [n_lanes] in/out: moving vehicles in the gap range
+) -> None:
+    """A yielding lane with a queue is discharging: at least one of its vehicles counts as
+    moving (``sim.state``), so a gap-out rule does not end its green as for an empty lane."""
+    for lane in range(moving_veh.shape[0]):
+        if lane_yielding[lane] and queue_veh[lane] > 0 and moving_veh[lane] < 1:
+            moving_veh[lane] = 1
+
+
+@njit(cache=True)
+def lane_car_units_kernel(
+    lane_veh: NDArray[np.int32],  # [n_lanes] vehicles on the lane
+    lane_persons: NDArray[np.float64],  # [n_lanes] persons on board them (Occupancy)
+    car_persons: float,  # persons per passenger car
+    out: NDArray[np.float64],  # [n_lanes] persons per vehicle in passenger-car units
+) -> None:
+    """Persons per vehicle relative to a passenger car: exactly 1 on a lane of cars only (and on
+    an empty lane), ``1 + extra persons / (vehicles x car persons)`` where other vehicles carry
+    more (or fewer) than a car. ``lane_persons`` counts cars as ``lane_veh * car_persons``
+    (:class:`~sim.people.sensing.Occupancy`), so the difference is exactly 0 without them."""
+    for lane in range(out.shape[0]):
+        cars = lane_veh[lane] * car_persons
+        if lane_veh[lane] > 0 and cars > 0.0:
+            out[lane] = 1.0 + (lane_persons[lane] - cars) / cars
+        else:
+            out[lane] = 1.0

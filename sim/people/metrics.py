@@ -26,9 +26,10 @@ The tripinfo must be written with ``--tripinfo-output.write-unfinished`` and
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+from sim.people.crossings import iterparse
 
 DEFAULT_VTYPE_CLASS: dict[str, str] = {
     "DEFAULT_VEHTYPE": "passenger",
@@ -46,7 +47,7 @@ def route_vtype_classes(route_files: list[Path]) -> dict[str, str]:
     ``passenger`` where a ``<vType>`` gives none), plus :data:`DEFAULT_VTYPE_CLASS`."""
     out = dict(DEFAULT_VTYPE_CLASS)
     for path in route_files:
-        for _, el in ET.iterparse(path, events=("end",)):
+        for _, el in iterparse(path):
             if el.tag == "vType":
                 out[el.get("id", "")] = el.get("vClass", "passenger")
             if el.tag in ("vehicle", "trip", "flow", "person", "route"):
@@ -61,7 +62,7 @@ def scan_people(route_files: list[Path]) -> dict[str, int]:
     vtypes = route_vtype_classes(route_files)
     out = {"persons": 0, "buses": 0, "rides": 0}
     for path in route_files:
-        for _, el in ET.iterparse(path, events=("end",)):
+        for _, el in iterparse(path):
             tag = el.tag
             if tag == "person":
                 out["persons"] += 1
@@ -99,7 +100,7 @@ def people_metrics(
     ped_delay = 0.0
     n_person = 0
     person_delay = 0.0
-    for _, el in ET.iterparse(tripinfo, events=("end",)):
+    for _, el in iterparse(tripinfo):
         if el.tag == "tripinfo":
             vid = el.get("id", "")
             delay = float(el.get("departDelay", "0"))

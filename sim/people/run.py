@@ -1,15 +1,17 @@
 """People in one run: what the runner calls, in one place (sensing, sensed view, tables, metrics).
 
 Per step, after the vehicle state is read (``lane_veh`` true counts) and before the controller
-decides: :meth:`PeopleAtSignals.read`. Then :meth:`add_demand` ORs waiting pedestrians into the
-phase demand of the timing kernel (starvation bound), and after ``Timing.step``
+decides: :meth:`PeopleAtSignals.read`, then (after the detector faults) :meth:`sense` into the
+controllers' ``SensedState``. Then :meth:`add_demand` ORs waiting pedestrians into the sensed and
+the true phase demand of the timing kernel (starvation bound), and after ``Timing.step``
 :meth:`hold_min_green` writes each signal's minimum green for the green now shown (walk +
 clearance when it began with pedestrians waiting) into ``Timing.min_green_s``, which both the
 timing kernel and the controllers read. At the end, :meth:`finish` writes ``crossings.<fmt>``
 and ``ped_waits.<fmt>`` and returns the summary metrics (:mod:`sim.people.metrics`).
 
-With no crossing in the controlled signals and no vehicle other than passenger cars, nothing here
-touches SUMO after the start, and every array is empty or all zero.
+With no crossing in the controlled signals and no vehicle other than passenger cars, :func:`start`
+returns ``None`` and the runner does nothing for people during the run (no cost);
+:func:`finish` still reads the person metrics from the tripinfo.
 """
 
 from __future__ import annotations
@@ -29,16 +31,27 @@ from sim.people.kernels import (
     DEFAULT_WALK_S,
     crossing_green_kernel,
     green_hold_kernel,
+    lane_car_units_kernel,
     lane_person_weight_kernel,
     lane_yielding_kernel,
     ped_phase_demand_kernel,
     phase_ped_min_green_kernel,
     phase_ped_release_kernel,
     push_button_kernel,
+    yielding_moving_kernel,
 )
-from sim.people.metrics import people_metrics, route_vtype_classes
+from sim.people.metrics import DEFAULT_VTYPE_CLASS, people_metrics, route_vtype_classes
 from sim.people.record import CrossingRecorder, write_waits
-from sim.people.sensing import DEFAULT_OCCUPANCY, Occupancy, PedSensor, demand_has_rides
+from sim.people.sensing import (
+    DEFAULT_OCCUPANCY,
+    Occupancy,
+    PedSensor,
+    demand_has_rides,
+    parse_occupancy,
+)
+
+__all__ = ["DEFAULT_PED_SPEED_MPS", "DEFAULT_WALK_S", "PeopleAtSignals", "PeopleParams",
+           "finish", "parse_occupancy", "start"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,8 +76,9 @@ class PeopleAtSignals:
 
     Sensed view for controllers (``[n_crossings]``/``[n_lanes]``/``[n_phases]``):
     ``waiting_ped``, ``wait_s`` (push-button calls with ``push_buttons``), ``lane_persons``,
-    ``lane_person_weight``, ``lane_yielding``, ``phase_ped_release``. Truth for metrics:
-    ``sensor.waiting_ped``/``sensor.wait_s``.
+    ``lane_person_weight``, ``lane_car_units`` (what :meth:`sense` hands on: persons per vehicle
+    over a car's, vehicles dwelling at stops as cars), ``lane_yielding``, ``phase_ped_release``.
+    Truth for metrics: ``sensor.waiting_ped``/``sensor.wait_s``.
     """
 
     def __init__(
@@ -105,6 +119,8 @@ class PeopleAtSignals:
         self.lane_persons = np.zeros(n_l)
         self.lane_person_weight = np.full(n_l, self.occupancy.car_persons)
         self.lane_yielding = np.zeros(n_l, dtype=np.bool_)
+        self.lane_car_units = np.ones(n_l)  # persons per vehicle / car persons (1: cars only)
+        self._released = np.zeros(n_l)  # persons on board, those dwelling at stops as in a car
         self.phase_ped_min_s = np.zeros(n_p)
         self.phase_ped_release = np.zeros(n_p)
         self.base_min_green_s: NDArray[np.float64] | None = None
@@ -134,6 +150,10 @@ class PeopleAtSignals:
         lane_person_weight_kernel(
             lane_veh, self.lane_persons, self.occupancy.car_persons, self.lane_person_weight
         )
+        # a vehicle dwelling at a stop weighs as a car: the green would not release it
+        np.subtract(self.lane_persons, self.occupancy.stopped_extra, out=self._released)
+        lane_car_units_kernel(lane_veh, self._released, self.occupancy.car_persons,
+                              self.lane_car_units)  # fmt: skip
         if not cl.n_crossings:
             return
         self.sensor.read(api, time_s, on_crossing=True)
@@ -182,12 +202,22 @@ class PeopleAtSignals:
             self.phase_ped_release,
         )
 
-    def add_demand(self, demand: NDArray[np.bool_]) -> None:
-        """OR waiting pedestrians into the phase demand [n_phases] (starvation bound)."""
+    def sense(self, sensed: Any) -> None:
+        """Hand the sensed view to the controllers (``sim.state.SensedState``, after faults are
+        applied): persons per vehicle in car units, pedestrians each green would release, and
+        yielding lanes, whose queue counts as discharging (``moving_veh`` at least 1)."""
+        sensed.lane_person_weight[:] = self.lane_car_units
+        sensed.phase_ped_release[:] = self.phase_ped_release
+        sensed.lane_yielding[:] = self.lane_yielding
+        yielding_moving_kernel(self.lane_yielding, sensed.queue_veh, sensed.moving_veh)
+
+    def add_demand(self, demand: NDArray[np.bool_], true: bool = False) -> None:
+        """OR waiting pedestrians into the phase demand [n_phases]: as sensed (push-button
+        calls with ``push_buttons``), or with ``true`` the pedestrians really waiting (the
+        demand of the starvation bound)."""
         cl = self.crossings
-        ped_phase_demand_kernel(
-            cl.phase_crossing_ptr, cl.phase_crossing_idx, self.waiting_ped, demand
-        )
+        waiting = self.sensor.waiting_ped if true else self.waiting_ped
+        ped_phase_demand_kernel(cl.phase_crossing_ptr, cl.phase_crossing_idx, waiting, demand)
 
     def hold_min_green(self, timing: Any) -> None:
         """After ``timing.step``: a green that began this step gets its minimum length, the
@@ -217,3 +247,64 @@ class PeopleAtSignals:
             self.sensor.person_wait_s,
             self.sensor.longest_wait_s,
         )
+
+
+PASSENGER_CLASSES = frozenset({"passenger", "pedestrian", "ignoring"})
+"""vClasses that need no occupancy tracking (persons in cars count ``occupancy["passenger"]``)."""
+
+
+def other_vehicles(files: Sequence[Path]) -> bool:
+    """Whether route/additional ``files`` declare a vType of a class other than passenger cars
+    (``<vType vClass="bus">``; SUMO's built-in types are not counted)."""
+    declared = route_vtype_classes(list(files))
+    return any(
+        vclass not in PASSENGER_CLASSES
+        for vtype, vclass in declared.items()
+        if vtype not in DEFAULT_VTYPE_CLASS
+    )
+
+
+def start(
+    api: Any,
+    params: PeopleParams,
+    layout: Any,
+    net_file: Path,
+    files: Sequence[Path],
+    crossing_tls: frozenset[str],
+    window_s: tuple[float, float],
+    interval_s: float,
+    dt_s: float,
+) -> PeopleAtSignals | None:
+    """People of a run, or ``None`` (nothing to do, no cost) when no controlled signal has a
+    crossing (``crossing_tls``, from ``sim.scenario.scan_net``) and ``files`` (routes and
+    additional files) have no vehicles other than passenger cars."""
+    crossings = any(s in crossing_tls for s in layout.signal_ids)
+    if not crossings and not other_vehicles(files):
+        return None
+    begin_s, end_s = window_s
+    return PeopleAtSignals(api, layout, net_file, files, params, begin_s, end_s, interval_s, dt_s)
+
+
+def finish(
+    people: PeopleAtSignals | None,
+    params: PeopleParams,
+    files: Sequence[Path],
+    out_dir: Path,
+    fmt: str,
+) -> dict[str, object]:
+    """The people metrics of a run (``sim.people.metrics``) from ``out_dir/tripinfo.xml``, and
+    with people its tables. ``ped_delay_s`` is ``None`` when no pedestrian walked,
+    ``ped_wait_max_s`` ``None`` when no controlled signal has a crossing (no wait is sensed)."""
+    tripinfo = out_dir / "tripinfo.xml"
+    if people is not None:
+        out = people.finish(out_dir, fmt, tripinfo)
+        crossings = people.n_crossings > 0
+    else:
+        occupancy = Occupancy((), params.occupancy, False)
+        out = people_metrics(tripinfo, route_vtype_classes(list(files)), occupancy.persons)
+        crossings = False
+    if not out["pedestrians"]:
+        out["ped_delay_s"] = None
+    if not crossings:
+        out["ped_wait_max_s"] = None
+    return out

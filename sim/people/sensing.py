@@ -25,7 +25,6 @@ cars; otherwise the per-vClass occupancy (:data:`DEFAULT_OCCUPANCY`, ``--occupan
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.errors import InputError
-from sim.people.crossings import CrossingLayout
+from sim.people.crossings import CrossingLayout, iterparse
 
 DEFAULT_OCCUPANCY: dict[str, float] = {"passenger": 1.3, "bus": 40.0, "coach": 40.0}
 """Persons per vehicle by SUMO vClass where the demand does not model riders; any other vClass
@@ -115,7 +114,7 @@ def parse_occupancy(text: str) -> dict[str, float]:
 def demand_has_rides(route_files: Iterable[Path]) -> bool:
     """Whether any route file has a person riding a vehicle (``<ride>``), streaming."""
     for path in route_files:
-        for _, el in ET.iterparse(path, events=("end",)):
+        for _, el in iterparse(path):
             if el.tag == "ride":
                 return True
             if el.tag in ("vehicle", "trip", "flow", "person", "route"):
@@ -205,7 +204,10 @@ class Occupancy:
     Passenger cars count ``occupancy["passenger"]`` each; every other vehicle is tracked from
     its departure (``simulation.getDepartedIDList``, one ``getVehicleClass`` per vehicle) and
     counts its vClass occupancy, or its riders + 1 when ``rides`` (the demand has ``<ride>``).
-    Per step: one ``vehicle.getLaneID`` per tracked vehicle (and ``getPersonNumber`` with rides).
+    Per step: one ``vehicle.getLaneID`` and one ``isStopped`` per tracked vehicle (and
+    ``getPersonNumber`` with rides). ``stopped_extra`` [n_lanes]: the persons beyond a car's of
+    tracked vehicles halted at a stop (a bus dwelling at a stop near the stop line is not waiting
+    for the green; ``sim.people.run`` leaves them out of the lane weights).
     """
 
     def __init__(
@@ -216,6 +218,8 @@ class Occupancy:
         self.rides = rides
         self.car_persons = float(occupancy.get("passenger", 1.0))
         self.tracked: dict[str, float] = {}  # vehicle id -> default persons on board
+        # [n_lanes] persons beyond a car's of the vehicles halted at a stop (a dwelling bus)
+        self.stopped_extra = np.zeros(len(lane_ids))
 
     def persons(self, vclass: str) -> float:
         """Default persons on board a vehicle of ``vclass``."""
@@ -232,6 +236,7 @@ class Occupancy:
         for vid in api.simulation.getArrivedIDList():
             self.tracked.pop(vid, None)
         np.multiply(lane_veh, self.car_persons, out=out_lane_persons)
+        self.stopped_extra[:] = 0.0
         for vid, persons in self.tracked.items():
             lane = self.lane_index.get(api.vehicle.getLaneID(vid))
             if lane is None:
@@ -239,3 +244,5 @@ class Occupancy:
             if self.rides:
                 persons = api.vehicle.getPersonNumber(vid) + 1.0
             out_lane_persons[lane] += persons - self.car_persons
+            if api.vehicle.isStopped(vid):
+                self.stopped_extra[lane] += persons - self.car_persons
