@@ -27,12 +27,15 @@ class Controller:
     """Base class. Subclasses set ``name``, ``Params`` and implement :meth:`decide`.
 
     ``drives_signals`` False means SUMO times the signals itself (fixed-time or SUMO's own
-    adaptive programs); the runner then only records.
+    adaptive programs); the runner then only records. ``reads_moving`` True asks for
+    ``SensedState.moving_veh`` within the gap range: with ideal sensing the run then adds the gap
+    detectors (``sim.sensing``), and :meth:`moving_lanes` may narrow which lanes are read.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     drives_signals: ClassVar[bool] = True
+    reads_moving: ClassVar[bool] = False
     Params: ClassVar[type] = NoParams
     timing_defaults: ClassVar[TimingParams] = TimingParams()
 
@@ -86,6 +89,12 @@ class Controller:
         report, never the true lane counts.
         """
         raise NotImplementedError
+
+    def moving_lanes(self, timing: Timing) -> NDArray[np.int64] | None:
+        """Incoming lanes whose ``moving_veh`` the next :meth:`decide` reads (called just before
+        the step's readings, with the ``timing`` that decision will see), or None for all. Lanes
+        left out read 0 this step, which saves two SUMO calls per lane."""
+        return None
 
     def param_dict(self) -> dict[str, float | bool | str]:
         return dataclasses.asdict(self.params)

@@ -7,7 +7,9 @@ runner relies on:
 * ``Params`` is a frozen dataclass of floats whose defaults construct and validate;
 * ``decide`` returns a numpy array of shape [n_signals] and dtype int64 whose entries are -1 or a
   green phase of that signal (``phase_ptr[s] <= p < phase_ptr[s + 1]``);
-* two instances reset with the same seed and fed the same inputs return the same requests;
+* two instances reset with the same seed and fed the same inputs return the same requests, also
+  when the second sees ``moving_veh`` only on the lanes its ``moving_lanes`` names (0 elsewhere,
+  as ``Backend.read`` leaves them), which must be incoming lanes;
 * ``decide`` reads only the sensed view (``sim.state.SensedState``: no true counts) and does
   not modify it or the timing arrays it reads.
 
@@ -237,10 +239,19 @@ def check_controller(
                 f"greens {int(lo[s])}..{int(hi[s]) - 1}"
             )
         req = out_a.copy()
-        out_b = b.decide(state, timing_b)
+        seen_b = state
+        lanes = b.moving_lanes(timing_b)
+        if lanes is not None:
+            assert np.all((lanes >= 0) & (lanes < layout.n_in_lanes)), (
+                f"{where}: moving_lanes names lanes that are not incoming lanes"
+            )
+            seen_b = dataclasses.replace(state, moving_veh=np.zeros_like(state.moving_veh))
+            seen_b.moving_veh[lanes] = state.moving_veh[lanes]
+        out_b = b.decide(seen_b, timing_b)
         assert np.array_equal(out_b, req), (
             f"{where}: two instances with the same seed and inputs requested {req.tolist()} "
-            f"and {np.asarray(out_b).tolist()} (not deterministic)"
+            f"and {np.asarray(out_b).tolist()} (not deterministic, or decide reads moving_veh "
+            "outside moving_lanes)"
         )
         phase_demand_kernel(
             layout.phase_lane_ptr, layout.phase_lane_idx, state.queue_veh, state.near_veh, demand

@@ -50,7 +50,7 @@ from controllers.kernels import lane_demand, mask_blocked_lanes
 from sim.errors import InputError
 from sim.layout import NetworkLayout
 from sim.state import SensedState
-from sim.timing import GREEN, Timing, TimingParams
+from sim.timing import _EPS, GREEN, Timing, TimingParams
 
 
 @njit(cache=True)
@@ -111,6 +111,30 @@ def count_kernel(
         out[s] = best
 
 
+@njit(cache=True)
+def holding_lanes_kernel(
+    phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
+    phase_lane_idx: NDArray[np.int64],  # [nnz]
+    cur_p: NDArray[np.int64],  # [n_signals]
+    stage: NDArray[np.int8],  # [n_signals]
+    t_stage_s: NDArray[np.float64],  # [n_signals]
+    min_green_s: NDArray[np.float64],  # [n_signals]
+    out: NDArray[np.int64],  # [nnz] scratch: the lanes, first entries
+) -> int:
+    """Lanes served by a green that has lasted its min green: the only ones whose moving vehicles
+    :func:`count_kernel` reads (a superset: the margin ``_EPS`` keeps a lane on the boundary).
+    Writes them into ``out[:n]`` and returns ``n``."""
+    n = 0
+    for s in range(cur_p.shape[0]):
+        if stage[s] != GREEN or t_stage_s[s] < min_green_s[s] - _EPS:
+            continue
+        cur = cur_p[s]
+        for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
+            out[n] = phase_lane_idx[k]
+            n += 1
+    return n
+
+
 @dataclass(frozen=True)
 class CountParams:
     """Parameters of ``count`` (the module docstring explains them).
@@ -145,6 +169,7 @@ class Count(Controller):
     summary = "vehicle-count release: hold green while served vehicles move, then most waiting"
     Params = CountParams
     timing_defaults = TimingParams(min_green_s=5.0, max_green_s=60.0, max_wait_s=120.0)
+    reads_moving = True
 
     def reset(self, layout: NetworkLayout, rng: np.random.Generator) -> None:
         super().reset(layout, rng)
@@ -153,6 +178,21 @@ class Count(Controller):
         self._free_moves = np.zeros(layout.n_lanes, dtype=np.int64)
         self._phase_need = np.zeros(layout.n_phases)
         self._weight = np.ones(layout.n_lanes)
+        self._holding = np.zeros(layout.phase_lane_idx.shape[0], dtype=np.int64)
+
+    def moving_lanes(self, timing: Timing) -> NDArray[np.int64]:
+        """Lanes of the greens past min green (:func:`holding_lanes_kernel`)."""
+        lay = self.layout
+        n = holding_lanes_kernel(
+            lay.phase_lane_ptr,
+            lay.phase_lane_idx,
+            timing.cur_p,
+            timing.stage,
+            timing.t_stage_s,
+            timing.min_green_s,
+            self._holding,
+        )
+        return self._holding[:n]
 
     def decide(self, state: SensedState, timing: Timing) -> np.ndarray:
         lay = self.layout

@@ -197,19 +197,20 @@ class Backend:
         layout: NetworkLayout,
         detector_ids: list[str],
         gap_detector_ids: list[str] | None = None,
+        ideal: bool | None = None,
     ) -> tuple[SensedState, TrueCounts]:
         """Prepare reading ``layout``'s lanes; return the arrays :meth:`read` fills.
 
         ``detector_ids[l]`` is the detector on incoming lane ``l`` (``sim.sensing.lane_detectors``).
-        ``gap_detector_ids`` given means ideal sensing: the sensed queue is the larger of the
-        detector's and the whole lane's, and ``gap_detector_ids[l]``, a shorter detector at the
-        stop line, counts the moving vehicles. Without it (detector sensing) the one detector gives
+        ``ideal`` (default: ``gap_detector_ids`` given) means ideal sensing: the sensed queue is
+        the larger of the detector's and the whole lane's. ``gap_detector_ids[l]``, a shorter
+        detector at the stop line, counts the moving vehicles; without it the one detector gives
         all three sensed counts.
         """
         self._lanes = layout.lane_ids
         self._detectors = tuple(detector_ids)
         self._gap_detectors = tuple(gap_detector_ids or ())
-        self._detector_queue = gap_detector_ids is None
+        self._detector_queue = not (gap_detector_ids is not None if ideal is None else ideal)
         self._n_in = layout.n_in_lanes
         self._raw_getters: tuple[Callable[[str], int], ...] | None = None
         if self.name == "traci":
@@ -263,13 +264,24 @@ class Backend:
         return self._raw_getters
 
     @_guarded
-    def read(self, sensed: SensedState, truth: TrueCounts, lane_veh: bool = True) -> None:
+    def read(
+        self,
+        sensed: SensedState,
+        truth: TrueCounts,
+        lane_veh: bool = True,
+        moving_lanes: NDArray[np.int64] | None = None,
+    ) -> None:
         """Fill ``sensed`` and ``truth`` from the current step (one pass, no allocation per lane).
 
         ``lane_veh`` False leaves ``truth.lane_veh`` as it was (only the gridlock watch samples
-        it), saving one SUMO call per lane.
+        it), saving one SUMO call per lane. ``moving_lanes`` (incoming lane indices,
+        ``Controller.moving_lanes``) limits the gap detectors read: ``moving_veh`` is 0 on the
+        other lanes. None reads them all.
         """
         n_in = self._n_in
+        gap_ids = self._gap_detectors
+        if gap_ids and moving_lanes is not None:
+            gap_ids = tuple(map(gap_ids.__getitem__, moving_lanes.tolist()))
         if self.name == "libsumo":
             lane_halt, lane_num, det_halt, det_num = self._getters()
             truth.halting_veh[:] = list(map(lane_halt, self._lanes))
@@ -277,8 +289,8 @@ class Backend:
                 truth.lane_veh[:] = list(map(lane_num, self._lanes))
             near = list(map(det_num, self._detectors))
             near_halting = list(map(det_halt, self._detectors))
-            gap = list(map(det_num, self._gap_detectors))
-            gap_halting = list(map(det_halt, self._gap_detectors))
+            gap = list(map(det_num, gap_ids))
+            gap_halting = list(map(det_halt, gap_ids))
         else:
             lanes = self.api.lane.getAllSubscriptionResults()
             dets = self.api.lanearea.getAllSubscriptionResults()
@@ -288,17 +300,22 @@ class Backend:
                 truth.lane_veh[:] = [lanes[x][v] for x in self._lanes]
             near = [dets[x][v] for x in self._detectors]
             near_halting = [dets[x][h] for x in self._detectors]
-            gap = [dets[x][v] for x in self._gap_detectors]
-            gap_halting = [dets[x][h] for x in self._gap_detectors]
+            gap = [dets[x][v] for x in gap_ids]
+            gap_halting = [dets[x][h] for x in gap_ids]
         sensed.near_veh[:n_in] = near
         q = sensed.queue_veh[:n_in]
         q[:] = near_halting
         moving = sensed.moving_veh[:n_in]
-        if self._gap_detectors:
+        if not self._gap_detectors:  # the one detector's moving vehicles
+            np.subtract(sensed.near_veh[:n_in], q, out=moving)
+        elif moving_lanes is None:
             moving[:] = gap
             moving -= gap_halting
-        else:  # detector sensing: the one detector's moving vehicles
-            np.subtract(sensed.near_veh[:n_in], q, out=moving)
+        else:
+            moving[:] = 0
+            moving[moving_lanes] = np.array(gap, dtype=np.int32) - np.array(
+                gap_halting, dtype=np.int32
+            )
         if not self._detector_queue:  # ideal: the whole lane, or upstream where it is short
             np.maximum(q, truth.halting_veh[:n_in], out=q)
             sensed.queue_veh[n_in:] = truth.halting_veh[n_in:]

@@ -283,8 +283,9 @@ def run(
     tmp = outdir.prepare(out)
     t0 = time.perf_counter()
     try:
+        gap_range_m = cfg.gap_range_m if controller.reads_moving else None  # else no gap set
         sensors = write_sensors(
-            tmp, scan, cfg.sensing, cfg.detection_range_m, cfg.detector_length_m, cfg.gap_range_m
+            tmp, scan, cfg.sensing, cfg.detection_range_m, cfg.detector_length_m, gap_range_m
         )
         adds = [*map(str, scenario.additional_files), *map(str, sensors.files)]
         adds += [str(p) for p in controller.additional_files(scan, tmp)]
@@ -366,6 +367,7 @@ def _loop(
         layout,
         lane_detectors(layout, sensors.queue_detector_of),
         None if gap_of is None else lane_detectors(layout, gap_of),
+        ideal=sensors.ideal,
     )
     rng = np.random.default_rng(cfg.seed)
     controller.reset(layout, rng)
@@ -402,7 +404,11 @@ def _loop(
         backend.step()
         sample = n_step % gridlock_every == 0
         n_step += 1
-        backend.read(sensed, truth, lane_veh=sample or people is not None)
+        # moving_veh only where the decision reads it (everywhere while faults freeze readings)
+        moving_lanes = controller.moving_lanes(timing) if drives and not faults.n_failed else None
+        backend.read(
+            sensed, truth, lane_veh=sample or people is not None, moving_lanes=moving_lanes
+        )
         now = sensed.time_s
         if people is not None:
             backend.call(people.read, backend.api, now, truth.lane_veh, cur_p, stage)

@@ -4,9 +4,11 @@ Every controlled incoming lane gets one lane-area detector covering a given leng
 stop line (``--detection-range-m`` with ``--sensing ideal``, ``--detector-length-m`` with
 ``--sensing detectors``). Where the lane is shorter than that, the detector continues upstream
 over the lanes feeding it (:func:`upstream_chain`), so a queue that backs up past a short lane
-stays visible. With ideal sensing a second, shorter set (``--gap-range-m``) at the stop line
-counts the moving vehicles there. How ``Backend.read`` turns the readings into the sensed view is
-described in ``sim.state``.
+stays visible. With ideal sensing, and only for a controller that reads ``moving_veh``
+(``Controller.reads_moving``: ``count``), a second, shorter set (``--gap-range-m``) at the stop
+line counts the moving vehicles there: SUMO updates every lane-area detector for every vehicle on
+its lanes each step, read or not, so a set nobody reads is not written. How ``Backend.read`` turns
+the readings into the sensed view is described in ``sim.state``.
 
 The link from lanes to detectors is explicit: :func:`write_detectors` returns ``{lane id:
 detector id}``, and :func:`lane_detectors` orders it by the layout's lane index.
@@ -97,12 +99,14 @@ class SensorFiles:
 
     files: tuple[Path, ...]  # additional files for SUMO's ``-a``
     queue_detector_of: dict[str, str]  # lane id -> detector of queue_veh and near_veh
-    gap_detector_of: dict[str, str] | None  # lane id -> detector of moving_veh (ideal only)
+    # lane id -> detector of moving_veh (ideal sensing, for a controller that reads it)
+    gap_detector_of: dict[str, str] | None
+    ideal: bool = True  # --sensing ideal (else detectors)
 
     @property
     def detector_queue(self) -> bool:
         """The sensed queue is the detector's alone (``--sensing detectors``)."""
-        return self.gap_detector_of is None
+        return not self.ideal
 
 
 def write_sensors(
@@ -111,9 +115,11 @@ def write_sensors(
     sensing: str,
     detection_range_m: float,
     detector_length_m: float,
-    gap_range_m: float,
+    gap_range_m: float | None,
 ) -> SensorFiles:
-    """Write the detectors of ``sensing`` (one of :data:`SENSING`) into ``workdir``."""
+    """Write the detectors of ``sensing`` (one of :data:`SENSING`) into ``workdir``.
+
+    ``gap_range_m`` None: no gap set (the controller does not read ``moving_veh``)."""
     if sensing not in SENSING:
         raise InputError(f"unknown sensing {sensing!r}; choose one of {', '.join(SENSING)}")
     ideal = sensing == "ideal"
@@ -121,6 +127,8 @@ def write_sensors(
     length_m = detection_range_m if ideal else detector_length_m
     queue = write_detectors(det_file, scan, length_m, prefix="lw_")
     if not ideal:
+        return SensorFiles((det_file,), queue, None, ideal=False)
+    if gap_range_m is None:
         return SensorFiles((det_file,), queue, None)
     gap_file = workdir / "gap_detectors.add.xml"
     gap = write_detectors(gap_file, scan, gap_range_m, prefix="lwg_")

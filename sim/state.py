@@ -19,7 +19,13 @@ What the sensed arrays hold (``--sensing``; the detectors are written by ``sim.s
                     0 (no detector there).
     ``near_veh``    vehicles on the detector (ideal: of ``--detection-range-m``).
     ``moving_veh``  vehicles that are not halting within the gap range of the stop line (ideal:
-                    a second detector of ``--gap-range-m``; detectors: the one detector).
+                    a second detector of ``--gap-range-m``; detectors: the one detector). Only
+                    ``count`` reads it (``Controller.reads_moving``); for the other controllers
+                    ideal sensing writes no gap detectors and the array holds the moving vehicles
+                    of the detection range instead. It is read only on the lanes the next decision
+                    looks at (``Controller.moving_lanes``; for ``count`` the lanes of greens past
+                    min green) and is 0 on the others, except while detector faults are simulated
+                    (a stuck reading freezes whatever it first sees, so every lane is read).
     ``suspect_lane`` the lane's detector seems silent or stuck (``sim.faults``); the runner then
                     masks its readings to 0.
 Simulated detector faults (``--fail-detectors``) change only the sensed arrays.

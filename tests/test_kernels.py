@@ -23,7 +23,7 @@ from reference import (
     signal_sets,
 )
 
-from controllers.count import count_kernel
+from controllers.count import count_kernel, holding_lanes_kernel
 from controllers.kernels import lane_demand, mask_blocked_lanes, phase_sum
 from sim.metrics import approach_sum_kernel
 from sim.timing import constrain_kernel, phase_demand_kernel
@@ -273,3 +273,27 @@ def test_count_kernel_equals_twin(args: dict[str, Any]) -> None:
     count_kernel(*(k_args[p] for p in COUNT_PARAMS))
     count_ref(**{p: r_args[p] for p in COUNT_PARAMS})
     assert_same(k_args, r_args)
+
+
+@given(args=count_args())
+@settings(max_examples=300, deadline=None)
+def test_count_reads_moving_only_on_the_holding_lanes(args: dict[str, Any]) -> None:
+    """``count_kernel`` requests the same when ``moving_veh`` is 0 outside the lanes of
+    ``holding_lanes_kernel`` (what ``Backend.read`` leaves there when told those lanes)."""
+    full = {p: (v.copy() if isinstance(v, np.ndarray) else v) for p, v in args.items()}
+    count_kernel(*(full[p] for p in COUNT_PARAMS))
+    lanes = np.zeros(args["phase_lane_idx"].shape[0], dtype=np.int64)
+    n = holding_lanes_kernel(
+        args["phase_lane_ptr"],
+        args["phase_lane_idx"],
+        args["cur_p"],
+        args["stage"],
+        args["t_stage_s"],
+        args["min_green_s"],
+        lanes,
+    )
+    masked = {p: (v.copy() if isinstance(v, np.ndarray) else v) for p, v in args.items()}
+    masked["moving_veh"][:] = 0
+    masked["moving_veh"][lanes[:n]] = args["moving_veh"][lanes[:n]]
+    count_kernel(*(masked[p] for p in COUNT_PARAMS))
+    np.testing.assert_array_equal(masked["out"], full["out"])

@@ -202,3 +202,51 @@ def test_lane_detectors_follow_the_layout_order() -> None:
     del detector_of[incoming[1]]
     with pytest.raises(InputError, match=f"no detector for controlled lane '{incoming[1]}'"):
         lane_detectors(lay, detector_of)
+
+
+# --------------------------------------------------------------------------------------------
+# what a run reads: the gap set only for a controller that reads moving_veh, and only the lanes
+# a decision needs
+
+
+@pytest.mark.parametrize("controller", ["count", "max-pressure"])
+def test_gap_detectors_only_for_a_controller_that_reads_moving(
+    controller: str, tmp_path: Path
+) -> None:
+    out = tmp_path / controller
+    run(
+        RunConfig(
+            scenario=bundled_scenario("single"), controller=controller, end_s=60.0, out=str(out)
+        )
+    )
+    assert (out / "detectors.add.xml").is_file()
+    reads = controllers.get(controller).reads_moving
+    assert reads == (controller == "count")
+    assert (out / "gap_detectors.add.xml").is_file() == reads
+
+
+def test_reading_moving_only_on_holding_lanes_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``count`` on grid4x4 with ``moving_veh`` read on every lane and only on the lanes of the
+    greens past min green: the same signal timing, queues and delay."""
+    name = bundled_scenario("grid4x4")
+    read = Backend.read
+    n_read: list[int] = []
+
+    def counting(self: Backend, sensed, truth, **kw) -> None:  # type: ignore[no-untyped-def]
+        lanes = kw.get("moving_lanes")
+        n_read.append(self._n_in if lanes is None else len(lanes))
+        read(self, sensed, truth, **kw)
+
+    monkeypatch.setattr(Backend, "read", counting)
+    cfg = RunConfig(scenario=name, controller="count", end_s=900.0, out=str(tmp_path / "some"))
+    some = run(cfg).summary
+    n_some = sum(n_read)
+    n_read.clear()
+    monkeypatch.setattr(controllers.get("count"), "moving_lanes", lambda self, timing: None)
+    every = run(dataclasses.replace(cfg, out=str(tmp_path / "all"))).summary
+    assert n_some < 0.8 * sum(n_read), "the holding lanes should be a minority of the lanes"
+    assert some["delay_s"] == every["delay_s"]
+    for f in ("signals.csv", "queues.csv"):
+        assert (tmp_path / "some" / f).read_text() == (tmp_path / "all" / f).read_text()
