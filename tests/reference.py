@@ -448,3 +448,24 @@ def csr_rows(
     )
     idx = np.array([c for r in rows for c in r], dtype=np.int64)
     return ptr_of([len(r) for r in rows]), idx, n_cols
+
+
+def holding_lanes_ref(
+    phase_lane_ptr: NDArray[np.int64],
+    phase_lane_idx: NDArray[np.int64],
+    cur_p: NDArray[np.int64],
+    stage: NDArray[np.int8],
+    t_stage_s: NDArray[np.float64],
+    min_green_s: NDArray[np.float64],
+    out: NDArray[np.int64],
+) -> int:
+    """Twin of ``controllers.count.holding_lanes_kernel``: the lanes of every green shown for at
+    least its min green (minus 1e-9 s), signal by signal, written into ``out[:n]``."""
+    lanes = [
+        int(lane)
+        for s in range(len(cur_p))
+        if stage[s] == GREEN and t_stage_s[s] >= min_green_s[s] - EPS
+        for lane in phase_lane_idx[phase_lane_ptr[cur_p[s]] : phase_lane_ptr[cur_p[s] + 1]]
+    ]
+    out[: len(lanes)] = lanes
+    return len(lanes)

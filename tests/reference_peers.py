@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from reference import count_ref, lane_demand_ref, mask_blocked_lanes_ref, phase_sum_ref
+from reference import (
+    count_ref,
+    holding_lanes_ref,
+    lane_demand_ref,
+    mask_blocked_lanes_ref,
+    phase_sum_ref,
+)
 
 GREEN, YELLOW, ALL_RED = 0, 1, 2
 EPS = 1e-9
@@ -201,6 +207,7 @@ def cyclic_plan_ref(phase_ptr, green_s, cur_p, stage, t_stage_s, out) -> None:
 CONTROLLER_TWINS: dict[str, dict[str, Callable[..., Any]]] = {
     "count": {
         "count_kernel": count_ref,
+        "holding_lanes_kernel": holding_lanes_ref,
         "lane_demand": lane_demand_ref,
         "mask_blocked_lanes": mask_blocked_lanes_ref,
     },

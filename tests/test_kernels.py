@@ -297,3 +297,17 @@ def test_count_reads_moving_only_on_the_holding_lanes(args: dict[str, Any]) -> N
     masked["moving_veh"][lanes[:n]] = args["moving_veh"][lanes[:n]]
     count_kernel(*(masked[p] for p in COUNT_PARAMS))
     np.testing.assert_array_equal(masked["out"], full["out"])
+
+
+@given(args=count_args())
+@settings(max_examples=200, deadline=None)
+def test_holding_lanes_kernel_equals_twin(args: dict[str, Any]) -> None:
+    from reference import holding_lanes_ref
+
+    keys = ("phase_lane_ptr", "phase_lane_idx", "cur_p", "stage", "t_stage_s", "min_green_s")
+    got = np.full(args["phase_lane_idx"].shape[0], -1, dtype=np.int64)
+    want = got.copy()
+    n = holding_lanes_kernel(*(args[k] for k in keys), got)
+    m = holding_lanes_ref(*(args[k] for k in keys), want)
+    assert n == m
+    np.testing.assert_array_equal(got[:n], want[:m])
