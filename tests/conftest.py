@@ -209,3 +209,19 @@ def sumo_running(net_file: Path, *extra: str) -> Iterator[Any]:
         yield libsumo
     finally:
         libsumo.close()
+
+
+def one_signal_ped_net(net: Path) -> Path:
+    """Write a one-signal net (``A0``, 1 lane per way, 200 m grid with 150 m arms) with sidewalks
+    and a crossing on each arm to ``net``, with SUMO's ``netgenerate``."""
+    import subprocess
+
+    from sim.sumo_home import sumo_binary
+
+    subprocess.run(
+        [sumo_binary("netgenerate"), "--grid", "--grid.number", "1", "--grid.length", "200",
+         "--grid.attach-length", "150", "--default.lanenumber", "1", "--sidewalks.guess",
+         "--crossings.guess", "--tls.set", "A0", "-o", str(net)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return net

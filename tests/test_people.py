@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import bundled_scenario, sumo_running
+from conftest import bundled_scenario, one_signal_ped_net, sumo_running
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,7 +49,6 @@ from sim.people.sensing import (
     demand_has_rides,
     parse_occupancy,
 )
-from sim.sumo_home import sumo_binary
 from sim.timing import Timing, TimingParams
 
 GREEN = "Gg"
@@ -60,12 +59,7 @@ def ped_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One signal ``A0`` (1 lane per way), sidewalks, a crossing on each arm, two bus stops."""
     folder = tmp_path_factory.mktemp("peds")
     net = folder / "peds.net.xml"
-    subprocess.run(
-        [sumo_binary("netgenerate"), "--grid", "--grid.number", "1", "--grid.length", "200",
-         "--grid.attach-length", "150", "--default.lanenumber", "1", "--sidewalks.guess",
-         "--crossings.guess", "--tls.set", "A0", "-o", str(net)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    one_signal_ped_net(net)
     (folder / "stops.add.xml").write_text(
         "<additional>\n"
         '  <busStop id="s1" lane="left0A0_1" startPos="50" endPos="75" lines="B"/>\n'

@@ -11,14 +11,13 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import bundled_scenario
+from conftest import bundled_scenario, one_signal_ped_net
 
 import controllers
 from controllers.base import REGISTRY, Controller
@@ -28,7 +27,6 @@ from sim.people.crossings import read_crossings
 from sim.people.kernels import DEFAULT_PED_SPEED_MPS, DEFAULT_WALK_S
 from sim.runner import RunConfig, run
 from sim.state import SensedState
-from sim.sumo_home import sumo_binary
 from sim.timing import Timing, TimingParams
 
 PEOPLE_KEYS = (
@@ -116,12 +114,7 @@ def ped_scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (each of them serves the same vehicle lanes as a green without crossings)."""
     folder = tmp_path_factory.mktemp("ped_run")
     net = folder / "one.net.xml"
-    subprocess.run(
-        [sumo_binary("netgenerate"), "--grid", "--grid.number", "1", "--grid.length", "200",
-         "--grid.attach-length", "150", "--default.lanenumber", "1", "--sidewalks.guess",
-         "--crossings.guess", "--tls.set", "A0", "-o", str(net)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    one_signal_ped_net(net)
     walks = [("left0A0", "A0right0"), ("top0A0", "A0bottom0"), ("right0A0", "A0left0"),
              ("bottom0A0", "A0top0")]  # fmt: skip
     body = "".join(
