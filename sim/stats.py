@@ -11,8 +11,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from scipy.stats import t as student_t
-
 CONFIDENCE = 0.95
 
 
@@ -32,6 +30,8 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[fl
     if n == 1:
         return mean, 0.0
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    from scipy.stats import t as student_t  # here: scipy.stats costs ~1 s to import
+
     quantile = float(student_t.ppf(0.5 + confidence / 2.0, n - 1))
     return mean, quantile * sd / math.sqrt(n)
 
