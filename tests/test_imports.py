@@ -95,3 +95,19 @@ def test_no_import_cycles() -> None:
 def test_only_the_entry_point_imports_the_cli() -> None:
     users = sorted(m for m, deps in graph().items() if "sim.cli" in deps)
     assert users == [], users
+
+
+def test_the_command_line_starts_without_the_heavy_optional_libraries() -> None:
+    """Every ``lightwatch run`` imports ``sim.cli``; scipy.stats (about 1 s), matplotlib and dask are
+    imported only by the commands that use them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sim.cli; "
+        "print(','.join(m for m in ('scipy.stats', 'matplotlib', 'dask') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
