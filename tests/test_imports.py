@@ -98,8 +98,8 @@ def test_only_the_entry_point_imports_the_cli() -> None:
 
 
 def test_the_command_line_starts_without_the_heavy_optional_libraries() -> None:
-    """Every ``lightwatch run`` imports ``sim.cli``; scipy.stats (about 1 s), matplotlib and dask are
-    imported only by the commands that use them."""
+    """Every ``lightwatch run`` imports ``sim.cli``; scipy.stats (about 1 s), matplotlib and
+    dask are imported only by the commands that use them."""
     import subprocess
     import sys
 
