@@ -129,11 +129,5 @@ def test_interrupted_sweep_resumes_without_redoing_runs(tmp_path: Path) -> None:
 
 def test_the_kernel_row_tiles_every_layout_field() -> None:
     """The ``kernel`` row's tiled layout keeps up with ``NetworkLayout`` (a new field stops it)."""
-    spec = importlib.util.spec_from_file_location(
-        "speed_kernel", REPO / "benchmarks" / "speed_kernel.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    per_round_s, n = module.kernel_round_s(n_signals=40, rounds=3)
+    per_round_s, n = _load("speed_kernel").kernel_round_s(n_signals=40, rounds=3)
     assert n == 40 and per_round_s > 0
