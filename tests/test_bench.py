@@ -264,6 +264,9 @@ def test_a_bench_interrupted_halfway_resumes_with_only_the_missing_runs(
     args = ["bench", "--suite", str(blessed["suite"]), "--out", str(out), "--jobs", "1"]
     proc = subprocess.Popen(
         [sys.executable, "-c", "from sim.cli import main; main()", *args],
+        # a background shell starts the tests with SIGINT ignored, which children inherit: undo
+        # that, as benchmarks/sweep.py does, so the SIGINT below acts as Ctrl-C in a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
