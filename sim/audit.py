@@ -160,7 +160,14 @@ def _limits(sig: SignalNet, timing: dict[str, Any] | None, n_greens: int) -> Lim
     yellow = prog_yellow if timing.get("yellow_s") is None else float(timing["yellow_s"])
     all_red = sig.all_red_s if timing.get("all_red_s") is None else float(timing["all_red_s"])
     min_green, max_green = float(timing["min_green_s"]), float(timing["max_green_s"])
-    bound = float(timing["max_wait_s"]) + n_greens * (min_green + yellow + all_red)
+    # a switch may add the pedestrian clearance before its yellow (vehicles still green) and an
+    # all-red while a vehicle is left inside the junction (sim.timing rule 2)
+    ped_clear = float(timing.get("ped_clear_max_s") or 0.0)
+    box = float(timing.get("box_clear_max_s") or 0.0)
+    bound = float(timing["max_wait_s"]) + n_greens * (
+        min_green + yellow + all_red + ped_clear + box
+    )
+    max_green += ped_clear
     return Limits(yellow, all_red, min_green, max_green, bound)
 
 

@@ -37,7 +37,10 @@ shown from its row's time until the next row of that signal):
               with its own max green in signal practice (NEMA protected-permissive turns). The
               queue counts are per edge, not per lane, hence "none green".
 5. starvation An approach with halting vehicles at every sample waits no longer than
-              ``max_wait_s + n_greens * (min_green_s + yellow_s + all_red_s)`` without a green on
+              ``max_wait_s + n_greens * (min_green_s + yellow_s + all_red_s + ped_clear_max_s
+              + box_clear_max_s)`` (the last two from ``manifest.timing``: the pedestrian
+              clearance and the all-red added while a vehicle is left in the junction; the
+              first also lengthens max green in rule 4) without a green on
               any of its served links (``n_greens``: distinct green states of the signal in the
               net program or in ``signals.csv``, whichever is more), plus one queue interval and
               one step for the sampling.

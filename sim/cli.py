@@ -152,6 +152,13 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="All-red time [s] (default: the network program's).",
         ),
         click.option(
+            "--box-clear-max-s",
+            type=float,
+            default=None,
+            help="Longest all-red added while a vehicle is still inside the junction on a link "
+            "whose green ended [s] (default 5; 0 turns it off).",
+        ),
+        click.option(
             "--detection-range-m",
             type=float,
             default=100.0,
@@ -233,14 +240,16 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default=DEFAULT_WALK_S,
             show_default=True,
             help="Walk interval [s] of a green that begins with pedestrians waiting at a "
-            "crossing it serves (that green lasts walk + crossing length / --ped-speed-mps).",
+            "crossing it serves; the pedestrian clearance that ends it lasts up to crossing "
+            "length / --ped-speed-mps.",
         ),
         click.option(
             "--ped-speed-mps",
             type=float,
             default=DEFAULT_PED_SPEED_MPS,
             show_default=True,
-            help="Design walking speed [m/s] for the pedestrian clearance.",
+            help="Design walking speed [m/s]: the longest pedestrian clearance is crossing "
+            "length / this.",
         ),
         click.option(
             "--occupancy",

@@ -307,7 +307,7 @@ def red_wait_kernel(
     phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
     phase_lane_idx: NDArray[np.int64],  # [nnz]
     cur_p: NDArray[np.int64],  # [n_signals] current green (the one being left in a clearance)
-    stage: NDArray[np.int8],  # [n_signals] 0 green, 1 yellow, 2 all-red
+    stage: NDArray[np.int8],  # [n_signals] 0 green, 1 yellow, 2 all-red, 3 ped clearance
     halting_veh: NDArray[np.int32],  # [n_lanes] true halting vehicles
     dt_s: float,
     served: NDArray[np.bool_],  # [n_lanes] scratch
@@ -319,7 +319,7 @@ def red_wait_kernel(
     """
     served[:] = False
     for s in range(cur_p.shape[0]):
-        if stage[s] != 0:
+        if stage[s] != 0 and stage[s] != 3:  # 3: pedestrian clearance, vehicles green
             continue
         p = cur_p[s]
         for k in range(phase_lane_ptr[p], phase_lane_ptr[p + 1]):

@@ -237,7 +237,10 @@ class NetworkLayout:
     def transition_state(self, p: int, q: int, stage: int) -> str:
         """SUMO state string shown while leaving green ``p`` for green ``q``.
 
-        ``stage`` 1 is the yellow interval, 2 the all-red interval.
+        ``stage`` 1 is the yellow interval, 2 the all-red interval, 3 the pedestrian clearance
+        before them (``sim.timing``: vehicle links still as in ``p``). A pedestrian crossing
+        that ends shows red in all three, never yellow (as in SUMO's own programs: a crossing's
+        change interval is the red it shows while its foes are still held).
         """
         key = (p, q, stage)
         cached = self._transition_cache.get(key)
@@ -246,7 +249,10 @@ class NetworkLayout:
         a, b = self.phase_states[p], self.phase_states[q]
         ending = "y" if stage == 1 else "r"
         peds = self.ped_links[self.phase_signal[p]] if self.ped_links else frozenset()
-        out = "".join(ending if c else ea for ea, c in zip(a, clears(a, b, peds), strict=True))
+        out = "".join(
+            ("r" if k in peds else ea if stage == 3 else ending) if c else ea
+            for k, (ea, c) in enumerate(zip(a, clears(a, b, peds), strict=True))
+        )
         self._transition_cache[key] = out
         return out
 

@@ -15,7 +15,8 @@ columns; needs the optional ``pyarrow``). :func:`read_table` reads either.
     phase   local index of the green shown, or of the green being left during yellow/all-red
             (numbering of ``sim.layout``: the distinct greens of the program in program order;
             during the clearance of what SUMO showed at the start, the green it leads to)
-    stage   0 green, 1 yellow, 2 all-red
+    stage   0 green, 1 yellow, 2 all-red, 3 pedestrian clearance (crossings closing red,
+            vehicle links still green; ``sim.timing`` rule 2)
     ended   on the row where a signal leaves a green, why that green ended (``gap-out``,
             ``max-out``, ``cut``, ``starvation``, ``fallback``; ``sim.timing.END_REASONS``);
             empty otherwise, and always for signals SUMO times itself

@@ -6,8 +6,9 @@ The loop (no logic of its own beyond wiring):
 People (``sim.people.run``; only when a controlled signal has a crossing or the demand has
 vehicles other than cars): read waiting pedestrians and occupants after the vehicle state, hand
 them to the sensed state after the detector faults, OR waiting pedestrians into the sensed and the
-true demand, and after the timing step hold a green that began with pedestrians waiting for
-walk + clearance. With SUMO-timed controllers pedestrians are only recorded.
+true demand, tell the timing kernel where people wait at or walk on crossings (its pedestrian
+clearance), and after the timing step hold a green that began with pedestrians waiting for the
+walk. With SUMO-timed controllers pedestrians are only recorded.
 Results are written into ``<out>.partial/`` and moved to ``<out>/`` only when complete; a run that
 fails mid-way leaves ``<out>.partial/`` with a ``PARTIAL`` file saying why.
 """
@@ -39,6 +40,7 @@ from sim.faults import (
     check_fault_options,
     red_wait_kernel,
 )
+from sim.junction_box import JunctionBox
 from sim.layout import NetworkLayout, build_layout
 from sim.metrics import QueueRecorder, statistics_metrics, tripinfo_metrics
 from sim.people import run as people_run
@@ -81,6 +83,7 @@ class RunConfig:
     max_wait_s: float | None = None
     yellow_s: float | None = None
     all_red_s: float | None = None
+    box_clear_max_s: float | None = None
     detection_range_m: float = 100.0
     gap_range_m: float = 40.0
     sensing: str = "ideal"
@@ -194,6 +197,7 @@ def check_durations(cfg: RunConfig) -> None:
         ("--max-wait-s", cfg.max_wait_s),
         ("--yellow-s", cfg.yellow_s),
         ("--all-red-s", cfg.all_red_s),
+        ("--box-clear-max-s", cfg.box_clear_max_s),
         ("--time-to-teleport", cfg.time_to_teleport_s),
         ("--detection-range-m", cfg.detection_range_m),
         ("--detector-length-m", cfg.detector_length_m),
@@ -202,7 +206,7 @@ def check_durations(cfg: RunConfig) -> None:
     for flag, value in flags:
         if value is not None and not math.isfinite(value):
             raise InputError(f"{flag} must be a finite number, got {value:g}")
-    for flag, value in flags[2:7]:
+    for flag, value in flags[2:8]:
         if value is not None and value > MAX_DURATION_S:
             raise InputError(f"{flag} of {value:g} s is longer than 7 days; is the unit right?")
 
@@ -221,7 +225,14 @@ def timing_params(cfg: RunConfig, defaults: TimingParams) -> TimingParams:
     """Controller defaults overridden by the values given in ``cfg``."""
     over = {
         k: getattr(cfg, k)
-        for k in ("min_green_s", "max_green_s", "max_wait_s", "yellow_s", "all_red_s")
+        for k in (
+            "min_green_s",
+            "max_green_s",
+            "max_wait_s",
+            "yellow_s",
+            "all_red_s",
+            "box_clear_max_s",
+        )
         if getattr(cfg, k) is not None
     }
     params = dataclasses.replace(defaults, **over)
@@ -315,8 +326,19 @@ def run(
         args = merge_sumo_args(args, controller.sumo_args(scan, tmp), study, cfg.sumo_args)
         backend.start(args, error_log=tmp / "sumo-errors.log")
         layout = backend.call(build_layout, backend.api, list(cfg.signals) or None)
+        facts: dict[str, float] = {}  # timing facts of the run for the manifest
         summary = _loop(
-            cfg, scenario, controller, tparams, backend, layout, sensors, tmp, progress, on_step
+            cfg,
+            scenario,
+            controller,
+            tparams,
+            backend,
+            layout,
+            sensors,
+            tmp,
+            progress,
+            on_step,
+            facts,
         )
     except InputError:
         backend.close()
@@ -328,6 +350,7 @@ def run(
         raise
     summary["wall_s"] = time.perf_counter() - t0
     summary["manifest"] = manifest(cfg, scenario, controller, tparams, backend.name)
+    summary["manifest"]["timing"].update(facts)
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     outdir.finish(tmp, out)
     from sim.audit import audit_or_raise, audit_requested  # LIGHTWATCH_AUDIT=1: audit the run
@@ -348,7 +371,10 @@ def _loop(
     tmp: Path,
     progress: Any,
     on_step: Callable[[Backend, Timing | None], None] | None = None,
+    facts: dict[str, float] | None = None,
 ) -> dict[str, Any]:
+    """The run's loop; returns the summary metrics. ``facts`` receives ``ped_clear_max_s``, the
+    longest pedestrian clearance of the run's signals (0 without crossings), for the audit."""
     people_files = [*scenario.route_files, *scenario.additional_files]
     people = backend.call(
         people_run.start,
@@ -374,6 +400,12 @@ def _loop(
     dt = backend.dt_s()
     shown = backend.signal_states(layout.signal_ids)  # timing starts from SUMO's display
     timing = Timing(layout, tparams, dt, shown) if controller.drives_signals else None
+    if people is not None and timing is not None:
+        people.attach(timing)
+    if facts is not None:
+        facts["ped_clear_max_s"] = float(timing.ped_clear_s.max()) if timing is not None else 0.0
+    boxed = timing is not None and bool(timing.box_max_s.any())
+    box = JunctionBox(backend.api, layout) if boxed else None
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     true_demand = np.zeros(layout.n_phases, dtype=np.bool_)  # for the starvation bound only
     # reliability (sim/faults.py): failed detectors, their detection, gridlock, longest red wait
@@ -443,8 +475,10 @@ def _loop(
             if people is not None:  # waiting pedestrians are demand, for the starvation bound too
                 people.add_demand(demand)
                 people.add_demand(true_demand, true=True)
+            if box is not None:
+                backend.call(box.read, backend.api, timing, timing.box_busy)
             timing.step(request, demand, true_demand)
-            if people is not None:  # walk + clearance for a green that begins with pedestrians
+            if people is not None:  # the walk of a green that begins with pedestrians waiting
                 people.hold_min_green(timing)
             backend.set_states(layout.signal_ids, timing.changed, timing.state_string)
             signals.record(now, timing)

@@ -17,6 +17,24 @@ signal, evaluated once per simulation step of ``dt_s`` seconds:
    always runs to its end and then shows ``q``; requests during it are ignored. Yellow is never
    0 s: ``--yellow-s`` is at least :data:`MIN_YELLOW_S`; a program without yellow gets
    ``sim.layout.DEFAULT_YELLOW_S``.
+   Pedestrian clearance: when the switch closes a pedestrian crossing of ``p`` (green in ``p``,
+   not in ``q``) while a person waits at or walks on a crossing ``p`` serves (``ped_present``,
+   true counts from ``sim.people``), a stage :data:`PED_CLEAR` comes first: the crossings
+   that close show red, every vehicle link keeps its indication of ``p``, for the longest
+   closing crossing's length at ``--ped-speed-mps`` (``ped_clear_s[p, q]``), or until nobody
+   is left walking on the crossings of ``p`` (on-crossing detection, as a Puffin crossing
+   does), whichever comes first; then yellow and all-red as above. So the foes of a crossing
+   never start while people are on it, unless they stayed longer than the crossing's length
+   takes at the design speed. Together with the walk that a green beginning with people
+   waiting shows (``sim.people``: ``--walk-s``), a crossing's green is walk + clearance, the
+   usual engineering rule, and people are never caught mid-crossing by the vehicles turning
+   into it. Nets without crossings have ``ped_clear_s`` 0 and never show this stage.
+   Junction box: the all-red (also one of 0 s) lasts while a vehicle is still inside the
+   junction on a link green in ``p`` and not in ``q`` (``box_busy``, true counts from
+   ``sim.junction_box``: a slow queue discharging, a turn left at its waiting point, a driver
+   yielding to people at its exit), at most ``box_clear_max_s`` longer (``--box-clear-max-s``,
+   0 turns it off). Without it such a vehicle stops in the path of the next green, whose
+   vehicles stop in its path, and the junction locks for good (no teleports).
 3. Max green bounds how long a *movement* keeps its green while a conflicting one waits, not how
    long one phase is shown. Each *timed link* (green in some but not every green of its signal;
    free right turns, green in every green, are exempt) counts the seconds it has shown its
@@ -49,10 +67,11 @@ signal, evaluated once per simulation step of ``dt_s`` seconds:
    controller's request and the end reasons see sensed data only.
 
 A request of ``-1`` (or a phase that is not the signal's) means "keep the current green".
-Stages: 0 green, 1 yellow, 2 all-red. ``end_reason``, set on the step a green is left (else 0),
-says why (:data:`END_REASONS`): 1 gap-out (the controller asked to switch and the green had no
-sensed demand), 2 max-out (rule 3), 3 cut (asked to switch although the green still had sensed
-demand), 4 starvation (rule 4), 5 fallback (:func:`fallback_kernel` changed the request).
+Stages: 0 green, 1 yellow, 2 all-red, 3 pedestrian clearance (vehicles still green).
+``end_reason``, set on the step a green is left (else 0), says why (:data:`END_REASONS`):
+1 gap-out (the controller asked to switch and the green had no sensed demand), 2 max-out
+(rule 3), 3 cut (asked to switch although the green still had sensed demand), 4 starvation
+(rule 4), 5 fallback (:func:`fallback_kernel` changed the request).
 """
 
 from __future__ import annotations
@@ -67,7 +86,7 @@ from numpy.typing import NDArray
 from sim.errors import InputError
 from sim.layout import DEFAULT_YELLOW_S, GREEN_CHARS, NetworkLayout
 
-GREEN, YELLOW, ALL_RED = 0, 1, 2
+GREEN, YELLOW, ALL_RED, PED_CLEAR = 0, 1, 2, 3
 GAP_OUT, MAX_OUT, CUT, STARVATION, FALLBACK = 1, 2, 3, 4, 5
 END_REASONS = ("", "gap-out", "max-out", "cut", "starvation", "fallback")  # by end_reason
 MIN_YELLOW_S = 3.0
@@ -112,19 +131,25 @@ def constrain_kernel(
     phase_ptr: NDArray[np.int64],  # [n_signals + 1]
     needs_clearance: NDArray[np.bool_],  # [n_phases, max_greens]
     link_kind: NDArray[np.int8],  # [n_phases, max_links] timed link: 1 permissive g, 2 G; else 0
+    covers: NDArray[np.bool_],  # [n_phases, max_greens] local green j shows every link of p
     min_green_s: NDArray[np.float64],  # [n_signals]
     max_green_s: NDArray[np.float64],  # [n_signals]
     yellow_s: NDArray[np.float64],  # [n_signals]
     all_red_s: NDArray[np.float64],  # [n_signals]
     max_wait_s: NDArray[np.float64],  # [n_signals]
+    ped_clear_s: NDArray[np.float64],  # [n_phases, max_greens] pedestrian clearance p -> q [s]
+    ped_present: NDArray[np.bool_],  # [n_phases] a person waits at or walks a crossing p serves
+    box_busy: NDArray[np.bool_],  # [n_signals] a vehicle is inside the junction on an ending link
+    box_max_s: NDArray[np.float64],  # [n_signals] longest all-red added while the box is busy
     cur_p: NDArray[np.int64],  # [n_signals] in/out: current green (the one being left in clearance)
     next_p: NDArray[np.int64],  # [n_signals] in/out: target green during a clearance
-    stage: NDArray[np.int8],  # [n_signals] in/out: 0 green, 1 yellow, 2 all-red
+    stage: NDArray[np.int8],  # [n_signals] in/out: 0 green, 1 yellow, 2 all-red, 3 ped clear
     t_stage_s: NDArray[np.float64],  # [n_signals] in/out: seconds the current stage has been shown
     wait_s: NDArray[np.float64],  # [n_phases] in/out: seconds with (true or sensed) demand unserved
     green_s: NDArray[np.float64],  # [n_signals, max_links] in/out: seconds a timed link is green
     changed: NDArray[np.bool_],  # [n_signals] out: the signal's displayed state changed
     end_reason: NDArray[np.int8],  # [n_signals] out: why a green was left this step (0: it wasn't)
+    ped_hold_s: NDArray[np.float64],  # [n_signals] in/out: length of the running ped clearance
 ) -> None:
     """Advance every signal by ``dt_s`` and apply requests under the safety rules (module doc)."""
     n_links = link_kind.shape[1]
@@ -136,12 +161,18 @@ def constrain_kernel(
         hi = phase_ptr[s + 1]
         # timed links green during the step just shown (a clearance keeps those green in both)
         for k in range(n_links):
-            if link_kind[cur_p[s], k] > 0 and (stage[s] == GREEN or link_kind[next_p[s], k] > 0):
+            if link_kind[cur_p[s], k] > 0 and (
+                stage[s] == GREEN or stage[s] == PED_CLEAR or link_kind[next_p[s], k] > 0
+            ):
                 green_s[s, k] += dt_s
             else:
                 green_s[s, k] = 0.0
-        if stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - _EPS:
-            if all_red_s[s] > 0.0:
+        if stage[s] == PED_CLEAR and (
+            t_stage_s[s] >= ped_hold_s[s] - _EPS or not ped_present[cur_p[s]]
+        ):
+            if yellow_s[s] > 0.0:
+                stage[s] = YELLOW
+            elif all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0):
                 stage[s] = ALL_RED
             else:
                 stage[s] = GREEN
@@ -149,7 +180,20 @@ def constrain_kernel(
                 cur_p[s] = next_p[s]
             t_stage_s[s] = 0.0
             changed[s] = True
-        elif stage[s] == ALL_RED and t_stage_s[s] >= all_red_s[s] - _EPS:
+        elif stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - _EPS:
+            if all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0):
+                stage[s] = ALL_RED
+            else:
+                stage[s] = GREEN
+                _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
+                cur_p[s] = next_p[s]
+            t_stage_s[s] = 0.0
+            changed[s] = True
+        elif (
+            stage[s] == ALL_RED
+            and t_stage_s[s] >= all_red_s[s] - _EPS
+            and (not box_busy[s] or t_stage_s[s] >= all_red_s[s] + box_max_s[s] - _EPS)
+        ):
             stage[s] = GREEN
             _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
             cur_p[s] = next_p[s]
@@ -158,8 +202,8 @@ def constrain_kernel(
 
         cur = cur_p[s]
         for p in range(lo, hi):
-            if stage[s] == GREEN and p == cur:
-                wait_s[p] = 0.0
+            if (stage[s] == GREEN or stage[s] == PED_CLEAR) and (p == cur or covers[p, cur - lo]):
+                wait_s[p] = 0.0  # shown, or every link of it is shown (as or more protected)
             elif demand[p] or true_demand[p]:
                 wait_s[p] += dt_s
             else:
@@ -224,7 +268,12 @@ def constrain_kernel(
         if target == asked:
             reason = CUT if demand[cur] else GAP_OUT
         end_reason[s] = reason
-        if needs_clearance[cur, target - lo] and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
+        walk_out_s = ped_clear_s[cur, target - lo] if ped_present[cur] else 0.0
+        if walk_out_s > 0.0:
+            next_p[s] = target
+            stage[s] = PED_CLEAR
+            ped_hold_s[s] = walk_out_s
+        elif needs_clearance[cur, target - lo] and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
             next_p[s] = target
             stage[s] = YELLOW if yellow_s[s] > 0.0 else ALL_RED
         else:
@@ -310,6 +359,7 @@ class TimingParams:
     max_wait_s: float = 120.0
     yellow_s: float | None = None  # None: the network program's yellow time per signal
     all_red_s: float | None = None  # None: the network program's all-red time per signal
+    box_clear_max_s: float = 5.0  # all-red added at most while a vehicle is left in the junction
 
     def validate(self) -> None:
         """Raise ``InputError`` for impossible timings."""
@@ -329,6 +379,10 @@ class TimingParams:
             )
         if self.all_red_s is not None and self.all_red_s < 0:
             raise InputError(f"--all-red-s must not be negative, got {self.all_red_s:g}")
+        if not self.box_clear_max_s >= 0:
+            raise InputError(
+                f"--box-clear-max-s must not be negative, got {self.box_clear_max_s:g}"
+            )
 
 
 def link_kinds(phase_states: Sequence[str], phase_ptr: NDArray[np.int64]) -> NDArray[np.int8]:
@@ -343,6 +397,22 @@ def link_kinds(phase_states: Sequence[str], phase_ptr: NDArray[np.int64]) -> NDA
         lo, hi = int(phase_ptr[s]), int(phase_ptr[s + 1])
         kind[lo:hi, (kind[lo:hi] > 0).all(axis=0)] = 0
     return kind
+
+
+def green_covers(link_kind: NDArray[np.int8], phase_ptr: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """``[n_phases, max_greens]``: local green ``j`` of ``p``'s signal shows every timed link of
+    ``p`` green, with at least ``p``'s priority (``G`` for ``G``; ``g`` or ``G`` for ``g``). While
+    it is shown, ``p``'s demand is being served: its starvation wait does not grow (rule 4)."""
+    n_phases = link_kind.shape[0]
+    width = int(np.diff(phase_ptr).max()) if n_phases else 0
+    out = np.zeros((n_phases, max(width, 1)), dtype=np.bool_)
+    for s in range(len(phase_ptr) - 1):
+        lo, hi = int(phase_ptr[s]), int(phase_ptr[s + 1])
+        for p in range(lo, hi):
+            timed = link_kind[p] > 0
+            for q in range(lo, hi):
+                out[p, q - lo] = bool((link_kind[q][timed] >= link_kind[p][timed]).all())
+    return out
 
 
 def _opening_state(shown: str, target: str, stage: int) -> str:
@@ -388,6 +458,7 @@ class Timing:
             layout.all_red_s.copy() if params.all_red_s is None else np.full(n, params.all_red_s)
         )
         self.link_kind = link_kinds(layout.phase_states, layout.phase_ptr)
+        self.covers = green_covers(self.link_kind, layout.phase_ptr)
         self.cur_p = layout.phase_ptr[:-1].copy()
         self.next_p = self.cur_p.copy()
         self.stage = np.zeros(n, dtype=np.int8)
@@ -396,6 +467,13 @@ class Timing:
         self.green_s = np.zeros((n, self.link_kind.shape[1]))  # seconds a timed link is green
         self.changed = np.ones(n, dtype=np.bool_)
         self.end_reason = np.zeros(n, dtype=np.int8)  # why a green ended this step (END_REASONS)
+        # pedestrian clearance (rule 2): zeros on nets without crossings; sim.people sets both
+        self.ped_clear_s = np.zeros(layout.needs_clearance.shape)  # [n_phases, max_greens]
+        self.ped_present = np.zeros(layout.n_phases, dtype=np.bool_)  # updated every step
+        self.ped_hold_s = np.zeros(n)
+        # junction box (rule 2): the runner marks busy boxes each step (sim.junction_box)
+        self.box_busy = np.zeros(n, dtype=np.bool_)
+        self.box_max_s = np.full(n, params.box_clear_max_s)
         # fixed-time fallback for phases with failed detectors (fallback_kernel); the runner
         # sets suspect_phase each step
         self.suspect_phase = np.zeros(layout.n_phases, dtype=np.int8)  # 0 / 1 some / 2 all
@@ -494,11 +572,16 @@ class Timing:
             lay.phase_ptr,
             lay.needs_clearance,
             self.link_kind,
+            self.covers,
             self.min_green_s,
             self.max_green_s,
             self.yellow_s,
             self.all_red_s,
             self.max_wait_s,
+            self.ped_clear_s,
+            self.ped_present,
+            self.box_busy,
+            self.box_max_s,
             self.cur_p,
             self.next_p,
             self.stage,
@@ -507,6 +590,7 @@ class Timing:
             self.green_s,
             self.changed,
             self.end_reason,
+            self.ped_hold_s,
         )
         if fell_back:
             by_request = (self.end_reason == GAP_OUT) | (self.end_reason == CUT)

@@ -23,7 +23,7 @@ import numpy as np
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-GREEN, YELLOW, ALL_RED = 0, 1, 2
+GREEN, YELLOW, ALL_RED, PED_CLEAR = 0, 1, 2, 3
 EPS = 1e-9  # the kernels' tolerance when comparing elapsed times with limits
 
 
@@ -39,11 +39,16 @@ def constrain_ref(
     phase_ptr: NDArray[np.int64],
     needs_clearance: NDArray[np.bool_],
     link_kind: NDArray[np.int8],
+    covers: NDArray[np.bool_],
     min_green_s: NDArray[np.float64],
     max_green_s: NDArray[np.float64],
     yellow_s: NDArray[np.float64],
     all_red_s: NDArray[np.float64],
     max_wait_s: NDArray[np.float64],
+    ped_clear_s: NDArray[np.float64],
+    ped_present: NDArray[np.bool_],
+    box_busy: NDArray[np.bool_],
+    box_max_s: NDArray[np.float64],
     cur_p: NDArray[np.int64],
     next_p: NDArray[np.int64],
     stage: NDArray[np.int8],
@@ -52,6 +57,7 @@ def constrain_ref(
     green_s: NDArray[np.float64],
     changed: NDArray[np.bool_],
     end_reason: NDArray[np.int8],
+    ped_hold_s: NDArray[np.float64],
 ) -> None:
     """Twin of ``sim.timing.constrain_kernel``: advance every signal by ``dt_s`` (in place)."""
     links = range(link_kind.shape[1])
@@ -68,16 +74,31 @@ def constrain_ref(
         t_stage_s[s] += dt_s
 
         # 0. a timed link's continuous indication grows while the display just shown kept it
-        #    (a clearance keeps the links green in both greens as they were)
+        #    (a clearance keeps the links green in both greens as they were; the pedestrian
+        #    clearance shows the vehicle links of the green it leaves)
         for k in links:
             shown = link_kind[cur_p[s], k] > 0 and (
-                stage[s] == GREEN or link_kind[next_p[s], k] > 0
+                stage[s] in (GREEN, PED_CLEAR) or link_kind[next_p[s], k] > 0
             )
             green_s[s, k] = green_s[s, k] + dt_s if shown else 0.0
 
         # 1. a running clearance advances; it ends in the target green
-        if stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - EPS:
-            if all_red_s[s] > 0.0:
+        #    (pedestrian clearance -> yellow -> all-red, skipping intervals of 0 s)
+        #    (the pedestrian clearance also ends once nobody is left on the crossings)
+        if stage[s] == PED_CLEAR and (
+            t_stage_s[s] >= ped_hold_s[s] - EPS or not ped_present[cur_p[s]]
+        ):
+            # a vehicle left inside the junction on an ending link gets an all-red
+            hold_red = all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0)
+            nxt = YELLOW if yellow_s[s] > 0.0 else ALL_RED if hold_red else GREEN
+            stage[s] = nxt
+            if nxt == GREEN:
+                restart_changed(s, int(cur_p[s]), int(next_p[s]))
+                cur_p[s] = next_p[s]
+            t_stage_s[s] = 0.0
+            changed[s] = True
+        elif stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - EPS:
+            if all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0):
                 stage[s] = ALL_RED
             else:
                 stage[s] = GREEN
@@ -85,16 +106,25 @@ def constrain_ref(
                 cur_p[s] = next_p[s]
             t_stage_s[s] = 0.0
             changed[s] = True
-        elif stage[s] == ALL_RED and t_stage_s[s] >= all_red_s[s] - EPS:
+        elif (
+            stage[s] == ALL_RED
+            and t_stage_s[s] >= all_red_s[s] - EPS
+            # the all-red lasts while the junction box is busy, up to box_max_s longer
+            and (not box_busy[s] or t_stage_s[s] >= all_red_s[s] + box_max_s[s] - EPS)
+        ):
             stage[s] = GREEN
             restart_changed(s, int(cur_p[s]), int(next_p[s]))
             cur_p[s] = next_p[s]
             t_stage_s[s] = 0.0
             changed[s] = True
 
-        # 2. waiting time of every green: grows with true or sensed demand unless it is shown
+        # 2. waiting time of every green: grows with true or sensed demand unless it is shown,
+        #    or the green shown shows each of its timed links, as protected or more
         for p in own:
-            if stage[s] == GREEN and p == cur_p[s]:
+            shown = int(cur_p[s])
+            kinds = [(int(link_kind[p, k]), int(link_kind[shown, k])) for k in links]
+            served = p == shown or all(mine <= theirs for mine, theirs in kinds if mine > 0)
+            if stage[s] in (GREEN, PED_CLEAR) and served:
                 wait_s[p] = 0.0
             elif demand[p] or true_demand[p]:
                 wait_s[p] += dt_s
@@ -168,9 +198,14 @@ def constrain_ref(
             reason = 3 if demand[cur] else 1
         end_reason[s] = reason
 
-        # 5. switch, through yellow / all-red when some green link would turn red
+        # 5. switch, through yellow / all-red when some green link would turn red, first through
+        #    the pedestrian clearance when a crossing that ends has people waiting or walking
         clear = bool(needs_clearance[cur, target - own.start])
-        if clear and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
+        if ped_present[cur] and ped_clear_s[cur, target - own.start] > 0.0:
+            next_p[s] = target
+            stage[s] = PED_CLEAR
+            ped_hold_s[s] = ped_clear_s[cur, target - own.start]
+        elif clear and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
             next_p[s] = target
             stage[s] = YELLOW if yellow_s[s] > 0.0 else ALL_RED
         else:
@@ -347,6 +382,7 @@ class SignalSet:
     yellow_s: NDArray[np.float64]
     all_red_s: NDArray[np.float64]
     max_wait_s: NDArray[np.float64]
+    ped_clear_s: NDArray[np.float64] | None = None  # [n_phases, max_greens]; None: no crossing
 
     @property
     def n_signals(self) -> int:
@@ -373,6 +409,19 @@ class SignalSet:
         return out
 
     @property
+    def covers(self) -> NDArray[np.bool_]:
+        """Local green ``j`` shows every timed link of ``p``, as protected or more."""
+        kind = self.link_kind
+        width = int(np.diff(self.phase_ptr).max())
+        out = np.zeros((self.n_phases, width), dtype=np.bool_)
+        for p in range(self.n_phases):
+            for j, q in enumerate(self.greens(self.signal_of(p))):
+                out[p, j] = all(
+                    kind[q, k] >= kind[p, k] for k in range(kind.shape[1]) if kind[p, k]
+                )
+        return out
+
+    @property
     def link_kind(self) -> NDArray[np.int8]:
         """``links`` with the links green in every green of the signal set to 0 (exempt)."""
         out = self.links.astype(np.int8)
@@ -387,12 +436,21 @@ class SignalSet:
             self.phase_ptr,
             self.needs_clearance,
             self.link_kind,
+            self.covers,
             self.min_green_s,
             self.max_green_s,
             self.yellow_s,
             self.all_red_s,
             self.max_wait_s,
+            self.ped_clear,
         )
+
+    @property
+    def ped_clear(self) -> NDArray[np.float64]:
+        """Pedestrian clearance [n_phases, max_greens] of a switch p -> local green j [s]."""
+        if self.ped_clear_s is not None:
+            return self.ped_clear_s
+        return np.zeros(self.needs_clearance.shape)
 
     def clearance_steps(self, s: int, dt_s: float) -> tuple[int, int]:
         """Steps of yellow and of all-red a clearance of signal ``s`` lasts (0 when unset)."""
@@ -414,10 +472,13 @@ CLEARANCE_S = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 2.7])
 
 
 @st.composite
-def signal_sets(draw: st.DrawFn, max_signals: int = 4, max_greens: int = 6) -> SignalSet:
+def signal_sets(
+    draw: st.DrawFn, max_signals: int = 4, max_greens: int = 6, peds: bool = False
+) -> SignalSet:
     """Random signals with 1..``max_greens`` greens over 1..6 links, each link red, ``g`` or
     ``G`` per green (greens may overlap, nest, repeat, or share links green in every green),
-    and random timings."""
+    and random timings; with ``peds`` a pedestrian clearance on some switches that need a
+    clearance (a crossing of the green left ends)."""
     n_sig = draw(st.integers(1, max_signals))
     counts = [draw(st.integers(1, max_greens)) for _ in range(n_sig)]
     n_links = [draw(st.integers(1, 6)) for _ in range(n_sig)]
@@ -432,7 +493,14 @@ def signal_sets(draw: st.DrawFn, max_signals: int = 4, max_greens: int = 6) -> S
     yellow = np.array([draw(CLEARANCE_S) for _ in range(n_sig)])
     all_red = np.array([draw(CLEARANCE_S) for _ in range(n_sig)])
     max_wait = np.array([draw(st.sampled_from([1.0, 5.0, 15.0, 30.0, 60.0])) for _ in counts])
-    return SignalSet(ptr_of(counts), links, min_g, max_g, yellow, all_red, max_wait)
+    sig = SignalSet(ptr_of(counts), links, min_g, max_g, yellow, all_red, max_wait)
+    if not peds:
+        return sig
+    need = sig.needs_clearance
+    ped = np.zeros(need.shape)
+    for p, j in zip(*np.nonzero(need), strict=True):
+        ped[p, j] = draw(st.sampled_from([0.0, 2.0, 5.5, 10.0, 2.7]))
+    return SignalSet(ptr_of(counts), links, min_g, max_g, yellow, all_red, max_wait, ped)
 
 
 @st.composite

@@ -299,11 +299,16 @@ def test_fallback_kernel_equals_twin(
     timing = (
         sig.needs_clearance,
         sig.link_kind,
+        sig.covers,
         sig.min_green_s,
         sig.max_green_s,
         sig.yellow_s,
         sig.all_red_s,
         sig.max_wait_s,
+        sig.ped_clear,
+        np.zeros(n_ph, dtype=np.bool_),  # no pedestrian anywhere
+        np.zeros(n, dtype=np.bool_),  # junction boxes clear
+        np.zeros(n),
     )
     for step in range(60):
         if rng.random() < 0.05:  # detectors recover or fail during the run
@@ -356,4 +361,5 @@ def test_fallback_kernel_equals_twin(
                 st_["green_s"],
                 np.zeros(n, dtype=np.bool_),
                 np.zeros(n, dtype=np.int8),
+                np.zeros(n),
             )

@@ -72,6 +72,7 @@ def initial_state(sig: SignalSet, rng: np.random.Generator, random: bool) -> dic
         else np.zeros((n, sig.links.shape[1])),
         "changed": np.ones(n, dtype=np.bool_),
         "end_reason": np.zeros(n, dtype=np.int8),
+        "ped_hold_s": np.zeros(n),
     }
 
 
@@ -91,7 +92,7 @@ def random_request(sig: SignalSet, rng: np.random.Generator) -> np.ndarray:
 
 
 @given(
-    sig=signal_sets(),
+    sig=signal_sets(peds=True),
     seed=st.integers(0, 2**32 - 1),
     dt_s=st.sampled_from([1.0, 0.5]),
     random_start=st.booleans(),
@@ -105,13 +106,26 @@ def test_constrain_kernel_equals_twin(
     r_state = {k: v.copy() for k, v in k_state.items()}
     p_demand = rng.uniform(0.1, 0.9)
     static = sig.static()
+    box_max_s = rng.choice([0.0, 2.0, 5.0, 2.7], sig.n_signals)
     for step in range(150):
         request = random_request(sig, rng)
         demand = rng.random(sig.n_phases) < p_demand
         true_demand = rng.random(sig.n_phases) < p_demand
-        constrain_kernel(request, demand, true_demand, dt_s, *static, *k_state.values())
+        present = rng.random(sig.n_phases) < 0.5  # people at a crossing the green serves
+        box = (rng.random(sig.n_signals) < 0.5, box_max_s)  # vehicles left inside the junction
+        constrain_kernel(
+            request, demand, true_demand, dt_s, *static, present, *box, *k_state.values()
+        )
         constrain_ref(
-            request.copy(), demand.copy(), true_demand.copy(), dt_s, *static, *r_state.values()
+            request.copy(),
+            demand.copy(),
+            true_demand.copy(),
+            dt_s,
+            *static,
+            present.copy(),
+            box[0].copy(),
+            box_max_s,
+            *r_state.values(),
         )
         for key in k_state:
             np.testing.assert_array_equal(k_state[key], r_state[key], err_msg=f"{key} @{step}")

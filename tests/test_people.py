@@ -34,6 +34,7 @@ from sim.people.kernels import (
     DEFAULT_WALK_S,
     green_hold_kernel,
     lane_yielding_kernel,
+    ped_clear_s,
     ped_phase_demand_kernel,
     phase_ped_min_green_kernel,
     phase_ped_release_kernel,
@@ -49,7 +50,7 @@ from sim.people.sensing import (
     demand_has_rides,
     parse_occupancy,
 )
-from sim.timing import Timing, TimingParams
+from sim.timing import PED_CLEAR, Timing, TimingParams
 
 GREEN = "Gg"
 
@@ -348,12 +349,11 @@ def test_parse_occupancy_values() -> None:
 # kernels against pure-Python twins
 
 
-def twin_phase_ped_min(ptr, idx, length_m, waiting, walk_s, speed):
+def twin_phase_ped_min(ptr, idx, waiting, walk_s):
     return [
-        max([walk_s + length_m[c] / speed for c in idx[ptr[p] : ptr[p + 1]] if waiting[c] > 0],
-            default=0.0)
+        walk_s if any(waiting[c] > 0 for c in idx[ptr[p] : ptr[p + 1]]) else 0.0
         for p in range(len(ptr) - 1)
-    ]  # fmt: skip
+    ]
 
 
 @st.composite
@@ -372,29 +372,29 @@ def crossing_case(draw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(crossing_case(), st.floats(0.0, 15.0), st.floats(0.5, 2.0))
-def test_phase_ped_min_green_matches_twin(case, walk_s: float, speed: float) -> None:
-    ptr, idx, length, waiting = case
+@given(crossing_case(), st.floats(0.1, 15.0))
+def test_phase_ped_min_green_matches_twin(case, walk_s: float) -> None:
+    ptr, idx, _, waiting = case
     out = np.full(len(ptr) - 1, -1.0)
-    phase_ped_min_green_kernel(ptr, idx, length, waiting, walk_s, speed, out)
-    assert out.tolist() == pytest.approx(twin_phase_ped_min(ptr, idx, length, waiting, walk_s,
-                                                            speed))  # fmt: skip
+    phase_ped_min_green_kernel(ptr, idx, waiting, walk_s, out)
+    assert out.tolist() == pytest.approx(twin_phase_ped_min(ptr, idx, waiting, walk_s))
     demand = np.zeros(len(ptr) - 1, dtype=np.bool_)
     ped_phase_demand_kernel(ptr, idx, waiting, demand)
     assert demand.tolist() == [bool(v > 0) for v in out]
 
 
 def test_ped_min_green_rule_by_hand() -> None:
-    """A 12 m crossing with a waiting pedestrian: 7 s walk + 12 m / 1.2 m/s = 17 s."""
+    """A crossing with a waiting pedestrian: its green lasts the 7 s walk (or the signal's own
+    minimum green, when longer); 12 m at 1.2 m/s is the 10 s clearance that follows it."""
     out = np.zeros(2)
     ptr, idx = np.array([0, 1, 1]), np.array([0])
-    phase_ped_min_green_kernel(ptr, idx, np.array([12.0]), np.array([1], dtype=np.int32),
-                               DEFAULT_WALK_S, DEFAULT_PED_SPEED_MPS, out)  # fmt: skip
-    assert out.tolist() == pytest.approx([17.0, 0.0])
+    phase_ped_min_green_kernel(ptr, idx, np.array([1], dtype=np.int32), DEFAULT_WALK_S, out)
+    assert out.tolist() == pytest.approx([7.0, 0.0])
     hold = np.zeros(2)
     green_hold_kernel(np.array([0, 1]), np.zeros(2, dtype=np.int8), np.zeros(2),
                       np.array([True, True]), np.array([5.0, 5.0]), out, hold)  # fmt: skip
-    assert hold.tolist() == [17.0, 5.0]  # signal 1's green serves no waiting pedestrian
+    assert hold.tolist() == [7.0, 5.0]  # signal 1's green serves no waiting pedestrian
+    assert ped_clear_s(12.0, DEFAULT_PED_SPEED_MPS) == pytest.approx(10.0)
 
 
 @settings(max_examples=200, deadline=None)
@@ -474,7 +474,7 @@ def crossing_layout_stub() -> CrossingLayout:
 
 
 def run_never_serving_crossings(
-    ped_net: Path, tmp_path: Path, with_people: bool, end_s: float = 500.0
+    ped_net: Path, tmp_path: Path, with_people: bool, end_s: float = 500.0, walk_s: float = 7.0
 ) -> dict:
     """Pedestrians cross at A0 while the controller requests only the vehicle greens without a
     crossing, alternating every 20 s; returns the longest wait, walks done, crossing greens."""
@@ -492,9 +492,13 @@ def run_never_serving_crossings(
     params = TimingParams(min_green_s=5.0, max_green_s=30.0, max_wait_s=60.0)
     with sumo_running(ped_net, "-r", str(routes), "--tripinfo-output", str(tripinfo)) as api:
         lay = build_layout(api)
-        people = PeopleAtSignals(api, lay, ped_net, [routes], PeopleParams(), 0.0, end_s, 5.0, 1.0)
+        people = PeopleAtSignals(
+            api, lay, ped_net, [routes], PeopleParams(walk_s=walk_s), 0.0, end_s, 5.0, 1.0
+        )
         cl = people.crossings
         timing = Timing(lay, params, 1.0)
+        if with_people:
+            people.attach(timing)
         served = np.diff(cl.phase_crossing_ptr) > 0
         vehicle_only = [p for p in range(lay.n_phases) if not served[p]]
         assert len(vehicle_only) == 2
@@ -502,6 +506,7 @@ def run_never_serving_crossings(
         request = np.zeros(1, dtype=np.int64)
         lane_veh = np.zeros(lay.n_lanes, dtype=np.int32)
         greens: list[tuple[int, float, float, bool]] = []  # phase, begin, end, began with peds
+        clearances: list[tuple[float, float, int]] = []  # ped clearance: begin, end, left on it
         api.trafficlight.setRedYellowGreenState("A0", timing.state_string(0))
         while api.simulation.getTime() < end_s:
             api.simulationStep()
@@ -513,10 +518,19 @@ def run_never_serving_crossings(
             if with_people:
                 people.add_demand(demand)
             ped_waiting = people.phase_ped_min_s.copy()
+            cur = int(timing.cur_p[0])  # people on the crossings of the green shown (or left)
+            mine = cl.phase_crossing_idx[
+                cl.phase_crossing_ptr[cur] : cl.phase_crossing_ptr[cur + 1]
+            ]
+            on_crossing = int(people.sensor.on_crossing_ped[mine].sum())
             timing.step(request, demand)
             if with_people:
                 people.hold_min_green(timing)
             if timing.changed[0]:
+                if clearances and clearances[-1][1] < 0:  # a pedestrian clearance ends now
+                    clearances[-1] = (clearances[-1][0], now, on_crossing)
+                if timing.stage[0] == PED_CLEAR:
+                    clearances.append((now, -1.0, -1))
                 api.trafficlight.setRedYellowGreenState("A0", timing.state_string(0))
                 if greens and greens[-1][2] < 0:
                     greens[-1] = (greens[-1][0], greens[-1][1], now, greens[-1][3])
@@ -537,6 +551,8 @@ def run_never_serving_crossings(
         "arrived": arrived,
         "greens": [g for g in greens if g[2] >= 0],
         "ped_min_s": min(ped_min),
+        "clearances": [c for c in clearances if c[1] >= 0],
+        "clear_s": min(ped_min) - DEFAULT_WALK_S,
     }
 
 
@@ -553,14 +569,28 @@ def test_waiting_pedestrians_are_served_with_walk_and_clearance(
 ) -> None:
     """Starvation bound with pedestrian demand: every walk finishes, no wait much beyond
     max_wait + 4 greens x (walk + clearance + yellow); a crossing green that began with
-    pedestrians waiting lasted at least walk + crossing length / 1.2 m/s (12.3 s here, not 5 s)."""
+    pedestrians waiting showed the 7 s walk (not the 5 s minimum green)."""
     got = run_never_serving_crossings(ped_net, tmp_path, with_people=True)
     assert got["arrived"] == 6
     assert got["longest_wait_s"] <= 60.0 + 4 * (got["ped_min_s"] + 3.0)
     with_peds = [g for g in got["greens"] if g[3]]
     assert with_peds
     for _, begin, end, _ in with_peds:
-        assert end - begin >= got["ped_min_s"] - 1e-6
+        assert end - begin >= DEFAULT_WALK_S - 1e-6
+
+
+def test_a_crossing_closed_with_people_on_it_gets_its_clearance(
+    ped_net: Path, tmp_path: Path
+) -> None:
+    """With a 1 s walk the 5 s minimum green ends while pedestrians are still on the crossing:
+    the switch starts the pedestrian clearance (crossing red, vehicles still green), which runs
+    until nobody is left on the crossing, at most its length at 1.2 m/s (5.3 s here)."""
+    got = run_never_serving_crossings(ped_net, tmp_path, with_people=True, walk_s=1.0)
+    assert got["arrived"] == 6
+    assert got["clearances"]
+    for begin, end, left_on_crossing in got["clearances"]:
+        assert end - begin <= math.ceil(got["clear_s"]) + 1e-6
+        assert left_on_crossing == 0 or end - begin >= got["clear_s"] - 1e-6
 
 
 @settings(max_examples=100, deadline=None)

@@ -131,8 +131,8 @@ def test_waiting_pedestrians_get_green_within_the_starvation_bound(
     ped_scenario: tuple[Path, Path], never_cross: str, tmp_path: Path
 ) -> None:
     """A controller that never asks for a crossing: pedestrians still cross, no single wait
-    beyond max_wait + n_greens x (the longest green forced: walk + clearance + yellow + all-red)
-    + one clearance."""
+    beyond max_wait + n_greens x (the longest green forced: walk + clearance + yellow + the
+    all-red a vehicle left inside the junction may add) + one clearance."""
     net, routes = ped_scenario
     out = tmp_path / "never"
     cfg = RunConfig(net_file=str(net), route_files=(str(routes),), controller=never_cross,
@@ -143,11 +143,12 @@ def test_waiting_pedestrians_get_green_within_the_starvation_bound(
     walk_clear_s = DEFAULT_WALK_S + max(crossing_m) / DEFAULT_PED_SPEED_MPS
     signals = rows(out / "signals.csv")
     greens = {r["phase"] for r in signals}
-    change_s = 3.0 + 0.0  # the net program's yellow, no all-red
+    change_s = 3.0 + 0.0 + 5.0  # the net program's yellow, no all-red; --box-clear-max-s
     bound_s = 60.0 + len(greens) * (max(5.0, walk_clear_s) + change_s) + change_s
     assert summary["pedestrians"] > 0
     assert 20.0 < summary["ped_wait_max_s"] <= bound_s
-    # only waiting pedestrians bring a crossing green here: each lasts walk + clearance
+    # only waiting pedestrians bring a crossing green here: each shows at least the walk (the
+    # clearance that follows shows the crossing red)
     ped_links = {int(c.get("linkIndex", "-1")) for c in ET.parse(net).getroot().iter("connection")
                  if c.get("tl") and c.get("from", "").startswith(":")}  # fmt: skip
     crossing_greens = [
@@ -157,7 +158,7 @@ def test_waiting_pedestrians_get_green_within_the_starvation_bound(
         and float(a["time_s"]) > 0  # the program's own green at 0 s
         and any(a["state"][k] in "Gg" for k in ped_links)
     ]
-    assert crossing_greens and min(crossing_greens) >= walk_clear_s - 1e-6
+    assert crossing_greens and min(crossing_greens) >= DEFAULT_WALK_S - 1e-6
     served = {r["crossing"] for r in rows(out / "ped_waits.csv")}
     assert len(served) == 4  # pedestrians waited (and were let across) on every arm
     early = [  # a walk of at most 350 m takes under 300 s, waits within the bound included

@@ -135,6 +135,9 @@ def simulate(
             true_demand[k],
             dt_s,
             *static,
+            np.zeros(sig.n_phases, dtype=np.bool_),  # no pedestrian anywhere
+            np.zeros(n, dtype=np.bool_),  # junction boxes clear
+            np.zeros(n),
             cur,
             nxt,
             stage,
@@ -143,6 +146,7 @@ def simulate(
             green_s,
             changed,
             reason,
+            np.zeros(n),
         )
         tr.stage[k + 1], tr.cur[k + 1], tr.nxt[k + 1], tr.t_stage_s[k + 1] = stage, cur, nxt, t
         tr.end_reason[k + 1] = reason
@@ -288,10 +292,14 @@ def test_phase_with_continuous_demand_is_served_within_the_bound(case: tuple) ->
     n_steps = tr.demand.shape[0]
     for s in range(sig.n_signals):
         bound = starvation_bound_s(sig, s, dt_s)
+        lo = sig.greens(s).start
+        covers = sig.covers
         for p in sig.greens(s):
             waiting = 0
             for k in range(n_steps):
-                served = tr.stage[k + 1, s] == GREEN and tr.cur[k + 1, s] == p
+                cur = int(tr.cur[k + 1, s])
+                # served: shown, or every link of it shown as protected or more (rule 4)
+                served = tr.stage[k + 1, s] == GREEN and (cur == p or covers[p, cur - lo])
                 waiting = waiting + 1 if tr.demand[k, p] and not served else 0
                 assert waiting * dt_s <= bound, (s, p, k, waiting * dt_s, bound)
 

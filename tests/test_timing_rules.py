@@ -276,8 +276,10 @@ def test_starvation_bound_with_the_real_number_of_greens(
         len(greens), sig.min_green_s[0], sig.yellow_s[0], sig.all_red_s[0], sig.max_wait_s[0], 1.0
     )
     waited = 0
+    covers = sig.covers  # a green showing every link of the victim serves it too (rule 4)
     for k in range(n_steps):
-        served = tr.stage[k + 1, 0] == GREEN and tr.cur[k + 1, 0] == victim
+        cur = int(tr.cur[k + 1, 0])
+        served = tr.stage[k + 1, 0] == GREEN and (cur == victim or covers[victim, cur])
         waited = 0 if served else waited + 1
         assert waited <= limit + EPS, (k, waited, limit)
 
@@ -434,3 +436,75 @@ def test_a_run_starting_mid_cycle_clears_what_sumo_showed(tmp_path: Path) -> Non
         n_named += left
         last[r["signal"]] = r
     assert n_named > 10
+
+
+# --------------------------------------------------------------------------------------------
+# the junction box and the pedestrian clearance (rule 2)
+
+
+def drive_box(timing: Timing, n_steps: int, busy_rows: set[int]) -> list[str]:
+    """Request green 1 throughout; the junction box reads busy before the steps producing the
+    rows in ``busy_rows``. Returns the state shown in each row."""
+    states = [timing.state_string(0)]
+    for k in range(n_steps):
+        timing.box_busy[0] = k + 1 in busy_rows
+        timing.step(np.array([1], dtype=np.int64), np.array([False, False]))
+        states.append(timing.state_string(0))
+    return states
+
+
+def test_a_vehicle_left_in_the_junction_holds_the_all_red_until_it_is_out() -> None:
+    """Yellow rows 5-7; the box is busy when the yellow would end (row 8) and one step more:
+    all-red rows 8-9, the next green from row 10, not from row 8."""
+    timing = Timing(hand_layout(["Gr", "rG"]), params(), 1.0)
+    states = drive_box(timing, 14, busy_rows={8, 9})
+    assert states == ["Gr"] * 5 + ["yr"] * 3 + ["rr"] * 2 + ["rG"] * 5
+
+
+def test_the_all_red_a_busy_box_adds_is_capped() -> None:
+    """A vehicle that never leaves (its exit blocked): all-red for box_clear_max_s (3 s here),
+    on top of the program's own all-red of 1 s, then the next green starts anyway."""
+    timing = Timing(hand_layout(["Gr", "rG"], all_red_s=1.0), params(box_clear_max_s=3.0), 1.0)
+    states = drive_box(timing, 16, busy_rows=set(range(30)))
+    assert states == ["Gr"] * 5 + ["yr"] * 3 + ["rr"] * 4 + ["rG"] * 5
+
+
+def test_a_clear_box_or_a_zero_cap_changes_nothing() -> None:
+    for kw, busy in (({}, set()), ({"box_clear_max_s": 0.0}, set(range(30)))):
+        timing = Timing(hand_layout(["Gr", "rG"]), params(**kw), 1.0)
+        assert drive_box(timing, 12, busy) == ["Gr"] * 5 + ["yr"] * 3 + ["rG"] * 5
+
+
+def test_people_on_a_closing_crossing_get_their_clearance_before_the_yellow() -> None:
+    """Link 2 is a crossing served by green 0 only. With people there the switch shows the
+    crossing red and the vehicles still green for the clearance (4 s), then the yellow; it ends
+    early once nobody is left (row 7 here); with nobody there the yellow comes at once.
+    ``ped_present`` is read before the step producing each row."""
+    layout = hand_layout(["GrG", "rGr"])
+    object.__setattr__(layout, "ped_links", (frozenset({2}),))
+    for present_rows, expect in (
+        (set(range(30)), ["GrG"] * 5 + ["Grr"] * 4 + ["yrr"] * 3 + ["rGr"] * 3),
+        ({5, 6}, ["GrG"] * 5 + ["Grr"] * 2 + ["yrr"] * 3 + ["rGr"] * 5),
+        (set(), ["GrG"] * 5 + ["yrr"] * 3 + ["rGr"] * 7),
+    ):
+        timing = Timing(layout, params(), 1.0)
+        timing.ped_clear_s[0, 1] = 4.0
+        states = [timing.state_string(0)]
+        for k in range(14):
+            timing.ped_present[0] = k + 1 in present_rows
+            timing.step(np.array([1], dtype=np.int64), np.array([False, False]))
+            states.append(timing.state_string(0))
+        assert states == expect, present_rows
+
+
+def test_a_green_showing_every_link_of_another_serves_its_wait() -> None:
+    """Green 2 ("GGr") shows the link of green 0 ("Grr", as protected) and more: while it is
+    shown green 0 does not wait, so the starvation bound (30 s) never pre-empts it for green 0,
+    though green 0 always has demand; green 1 ("grr") shows link 0 only permissive and does not
+    serve green 0, which is then pre-empted in after 30 s."""
+    lay = hand_layout(["Grr", "grr", "GGr", "rrG"])
+    demand = [True, False, True, False]
+    for shown, starved in ((2, False), (1, True)):
+        timing = Timing(lay, params(max_wait_s=30.0, max_green_s=1000.0), 1.0)
+        _, reasons = drive(timing, 80, request=shown, demand=demand)
+        assert ("starvation" in reasons) == starved, shown

@@ -4,10 +4,11 @@ All kernels loop over every signal, green or crossing of the run and write into 
 the caller allocates once. Index spaces as in :mod:`sim.people.crossings`; a green phase ``p``
 is the layout's global green index, ``stage`` uses :mod:`sim.timing`'s codes (0 green).
 
-Pedestrian minimum green (walk + clearance): a green that begins while pedestrians wait at a
-crossing it serves lasts at least ``walk_s + length_m / ped_speed_mps`` (the walk interval, then
-the time to cross at the design walking speed), the longest over such crossings, and never less
-than the signal's own minimum green.
+Pedestrian walk: a green that begins while pedestrians wait at a crossing it serves lasts at least
+``walk_s`` (the walk interval), and never less than the signal's own minimum green. The
+pedestrian clearance that follows (the crossing red, its vehicles still green, for at most
+``length_m / ped_speed_mps``) is a stage of the timing kernel (``sim.timing``, rule 2), so the
+vehicle green lasts walk + clearance whenever people are on the crossing when it ends.
 """
 
 from __future__ import annotations
@@ -23,30 +24,28 @@ DEFAULT_PED_SPEED_MPS = 1.2
 """Design walking speed for the clearance [m/s] (MUTCD 4I.06: 3.5 ft/s = 1.07 m/s, HCM 1.2)."""
 
 
-@njit(cache=True)
-def ped_min_green_s(length_m: float, walk_s: float, ped_speed_mps: float) -> float:
-    """Walk + clearance [s] for a crossing of ``length_m`` metres."""
-    return walk_s + length_m / ped_speed_mps
+def ped_clear_s(length_m: float, ped_speed_mps: float) -> float:
+    """Pedestrian clearance [s] of a crossing of ``length_m`` metres: its length at the design
+    walking speed (MUTCD 4E.06)."""
+    return length_m / ped_speed_mps
 
 
 @njit(cache=True)
 def phase_ped_min_green_kernel(
     phase_crossing_ptr: NDArray[np.int64],  # [n_phases + 1]
     phase_crossing_idx: NDArray[np.int64],  # [nnz]
-    crossing_length_m: NDArray[np.float64],  # [n_crossings]
     waiting_ped: NDArray[np.int32],  # [n_crossings] pedestrians waiting (as sensed)
     walk_s: float,
-    ped_speed_mps: float,
     out: NDArray[np.float64],  # [n_phases] seconds; 0 where no served crossing has a wait
 ) -> None:
-    """Pedestrian minimum green of each green phase: the longest walk + clearance over the
-    crossings it serves that have waiting pedestrians, 0 when none has."""
+    """Pedestrian minimum green of each green phase: ``walk_s`` when a crossing it serves has
+    waiting pedestrians, else 0."""
     for p in range(out.shape[0]):
         need = 0.0
         for k in range(phase_crossing_ptr[p], phase_crossing_ptr[p + 1]):
-            c = phase_crossing_idx[k]
-            if waiting_ped[c] > 0:
-                need = max(need, ped_min_green_s(crossing_length_m[c], walk_s, ped_speed_mps))
+            if waiting_ped[phase_crossing_idx[k]] > 0:
+                need = walk_s
+                break
         out[p] = need
 
 

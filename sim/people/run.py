@@ -1,13 +1,15 @@
 """People in one run: what the runner calls, in one place (sensing, sensed view, tables, metrics).
 
 Per step, after the vehicle state is read (``lane_veh`` true counts) and before the controller
-decides: :meth:`PeopleAtSignals.read`, then (after the detector faults) :meth:`sense` into the
-controllers' ``SensedState``. Then :meth:`add_demand` ORs waiting pedestrians into the sensed and
-the true phase demand of the timing kernel (starvation bound), and after ``Timing.step``
-:meth:`hold_min_green` writes each signal's minimum green for the green now shown (walk +
-clearance when it began with pedestrians waiting) into ``Timing.min_green_s``, which both the
-timing kernel and the controllers read. At the end, :meth:`finish` writes ``crossings.<fmt>``
-and ``ped_waits.<fmt>`` and returns the summary metrics (:mod:`sim.people.metrics`).
+decides: :meth:`PeopleAtSignals.read` (which also marks, in ``Timing.ped_present``, the greens
+with people at their crossings: the timing kernel's pedestrian clearance), then (after the
+detector faults) :meth:`sense` into the controllers' ``SensedState``. Then :meth:`add_demand`
+ORs waiting pedestrians into the sensed and the true phase demand of the timing kernel
+(starvation bound), and after ``Timing.step`` :meth:`hold_min_green` writes each signal's minimum
+green for the green now shown (the walk when it began with pedestrians waiting; the clearance is
+the kernel's stage 3) into ``Timing.min_green_s``, which both the timing kernel and the
+controllers read. At the end, :meth:`finish` writes ``crossings.<fmt>`` and ``ped_waits.<fmt>``
+and returns the summary metrics (:mod:`sim.people.metrics`).
 
 With no crossing in the controlled signals and no vehicle other than passenger cars, :func:`start`
 returns ``None`` and the runner does nothing for people during the run (no cost);
@@ -34,6 +36,7 @@ from sim.people.kernels import (
     lane_car_units_kernel,
     lane_person_weight_kernel,
     lane_yielding_kernel,
+    ped_clear_s,
     ped_phase_demand_kernel,
     phase_ped_min_green_kernel,
     phase_ped_release_kernel,
@@ -49,6 +52,7 @@ from sim.people.sensing import (
     demand_has_rides,
     parse_occupancy,
 )
+from sim.timing import PED_CLEAR
 
 __all__ = ["DEFAULT_PED_SPEED_MPS", "DEFAULT_WALK_S", "PeopleAtSignals", "PeopleParams",
            "finish", "parse_occupancy", "start"]  # fmt: skip
@@ -127,6 +131,8 @@ class PeopleAtSignals:
         self._call = np.zeros(n_c, dtype=np.bool_)
         self._call_age_s = np.zeros(n_c)
         self._mark = np.zeros(n_c, dtype=np.bool_)
+        self._busy = np.zeros(n_c, dtype=np.int32)  # waiting at or walking on each crossing
+        self._present: NDArray[np.bool_] | None = None  # Timing.ped_present once attached
 
     @property
     def n_crossings(self) -> int:
@@ -183,13 +189,21 @@ class PeopleAtSignals:
             self.crossing_green,
             self.lane_yielding,
         )
+        if self._present is not None:  # the timing kernel's pedestrian clearance
+            # before a switch, people waiting at or walking on a crossing; during the clearance
+            # (its crossings red), only those still walking on one
+            clearing = stage[cl.crossing_signal] == PED_CLEAR
+            np.multiply(self.sensor.waiting_ped, ~clearing, out=self._busy)
+            self._busy += self.sensor.on_crossing_ped
+            self._present[:] = False
+            ped_phase_demand_kernel(
+                cl.phase_crossing_ptr, cl.phase_crossing_idx, self._busy, self._present
+            )
         phase_ped_min_green_kernel(
             cl.phase_crossing_ptr,
             cl.phase_crossing_idx,
-            cl.crossing_length_m,
             self.waiting_ped,
             self.params.walk_s,
-            self.params.ped_speed_mps,
             self.phase_ped_min_s,
         )
         phase_ped_release_kernel(
@@ -219,9 +233,31 @@ class PeopleAtSignals:
         waiting = self.sensor.waiting_ped if true else self.waiting_ped
         ped_phase_demand_kernel(cl.phase_crossing_ptr, cl.phase_crossing_idx, waiting, demand)
 
+    def attach(self, timing: Any) -> None:
+        """Give the timing kernel its pedestrian clearance (``sim.timing`` rule 2): the seconds
+        from a crossing's red to its foes' yellow when a green ``p`` ends for ``q``
+        (``timing.ped_clear_s`` [n_phases, max_greens]: the longest crossing served by ``p`` and
+        not by ``q``, at ``ped_speed_mps``), and, updated by :meth:`read` every step, which
+        greens have a person waiting at or walking on a crossing they serve
+        (``timing.ped_present`` [n_phases])."""
+        cl, lay = self.crossings, self.layout
+        served = [
+            set(cl.phase_crossing_idx[cl.phase_crossing_ptr[p] : cl.phase_crossing_ptr[p + 1]])
+            for p in range(lay.n_phases)
+        ]
+        for s in range(lay.n_signals):
+            lo, hi = int(lay.phase_ptr[s]), int(lay.phase_ptr[s + 1])
+            for p in range(lo, hi):
+                for q in range(lo, hi):
+                    ending = [cl.crossing_length_m[c] for c in served[p] - served[q]]
+                    timing.ped_clear_s[p, q - lo] = (
+                        ped_clear_s(max(ending), self.params.ped_speed_mps) if ending else 0.0
+                    )
+        self._present = timing.ped_present
+
     def hold_min_green(self, timing: Any) -> None:
         """After ``timing.step``: a green that began this step gets its minimum length, the
-        signal's own minimum green or walk + clearance, written into ``timing.min_green_s``."""
+        signal's own minimum green or the walk, written into ``timing.min_green_s``."""
         if self.base_min_green_s is None:
             self.base_min_green_s = timing.min_green_s.copy()
         green_hold_kernel(

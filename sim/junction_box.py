@@ -1,0 +1,98 @@
+"""Vehicles still inside a junction on links whose green has ended (the junction box).
+
+The timing kernel's all-red (``sim.timing``, rule 2) ends only once no vehicle is left inside the
+junction on a link the next green does not show green, or after ``box_clear_max_s`` of all-red
+beyond the program's: a vehicle that entered late (a slow queue discharging, a turning vehicle
+left at its waiting point inside the junction, a driver yielding to people on the crossing at
+its exit) is out of the way before crossing streams and crossings start. Without it such a
+vehicle stops in the path of the next green's vehicles, they stop in its path, and the junction
+locks (SUMO resolves this only by teleporting, which lightwatch turns off).
+
+A link's path through the junction is its ``via`` lane from ``trafficlight.getControlledLinks``
+and the internal lanes that follow it (a turn with a waiting point inside the junction has two).
+Only signals whose clearance can end this step are read, one ``lane.getLastStepVehicleNumber``
+per internal lane of their ending links.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.layout import GREEN_CHARS, NetworkLayout, is_internal
+
+_EPS = 1e-9
+
+
+def _path(api: Any, via: str) -> list[str]:
+    """Internal lanes from ``via`` until the path leaves the junction: ``lane.getLinks`` names
+    the next normal lane and, fifth, the internal lane that leads there (after a waiting point
+    inside the junction), if any."""
+    out: list[str] = []
+    lane = via
+    while lane and is_internal(lane) and lane not in out:
+        out.append(lane)
+        nxt = [link[4] for link in api.lane.getLinks(lane) if link[4] and is_internal(link[4])]
+        lane = nxt[0] if nxt else ""
+    return out
+
+
+class JunctionBox:
+    """Per signal and link, the internal lanes of the link's path (vehicle links only)."""
+
+    def __init__(self, api: Any, layout: NetworkLayout) -> None:
+        self.layout = layout
+        self.lanes: list[list[list[str]]] = []  # [signal][link] internal lanes
+        for tls_id in layout.signal_ids:
+            per_link: list[list[str]] = []
+            for conns in api.trafficlight.getControlledLinks(tls_id):
+                lanes: list[str] = []
+                for conn in conns:
+                    # vehicle links run between normal lanes; pedestrian links are internal
+                    if conn and conn[0] and conn[1] and not is_internal(conn[0], conn[1]):
+                        for lane in _path(api, conn[2]):
+                            if lane not in lanes:
+                                lanes.append(lane)
+                per_link.append(lanes)
+            self.lanes.append(per_link)
+        self._ending: dict[tuple[int, int], list[str]] = {}
+
+    def ending_lanes(self, p: int, q: int) -> list[str]:
+        """Internal lanes of the vehicle links green in green ``p`` and not in green ``q``."""
+        key = (p, q)
+        got = self._ending.get(key)
+        if got is None:
+            lay = self.layout
+            a, b = lay.phase_states[p], lay.phase_states[q]
+            per_link = self.lanes[int(lay.phase_signal[p])]
+            got = [
+                lane
+                for k, (ea, eb) in enumerate(zip(a, b, strict=True))
+                if ea in GREEN_CHARS and eb not in GREEN_CHARS and k < len(per_link)
+                for lane in per_link[k]
+            ]
+            self._ending[key] = got
+        return got
+
+    def read(self, api: Any, timing: Any, out: NDArray[np.bool_]) -> None:
+        """``out`` [n_signals]: a vehicle is inside the junction on an ending link, for the
+        signals whose yellow or all-red can end at the next step (others: False)."""
+        out[:] = False
+        dt = timing.dt_s
+        yellow, all_red = timing.yellow_s, timing.all_red_s
+        count = api.lane.getLastStepVehicleNumber
+        for s in (
+            np.flatnonzero(timing.stage == 1).tolist() + np.flatnonzero(timing.stage == 2).tolist()
+        ):
+            t = timing.t_stage_s[s] + dt
+            if timing.stage[s] == 1 and t < yellow[s] - _EPS:
+                continue
+            if timing.stage[s] == 2 and t < all_red[s] - _EPS:
+                continue
+            p, q = int(timing.cur_p[s]), int(timing.next_p[s])
+            for lane in self.ending_lanes(p, q):
+                if count(lane) > 0:
+                    out[s] = True
+                    break

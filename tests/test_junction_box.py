@@ -1,0 +1,116 @@
+"""The junction box (``sim/junction_box.py``) and the all-red it holds (``sim/timing.py`` rule 2),
+on a real one-signal net with crossings: which internal lanes belong to which link, and, from the
+outside (SUMO's own vehicle positions and displayed states), that no crossing stream starts while
+a vehicle is still inside the junction on a link whose green ended, unless the cap ran out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import one_signal_ped_net, sumo_running
+
+from sim.junction_box import JunctionBox
+from sim.layout import GREEN_CHARS, build_layout, is_internal
+from sim.runner import RunConfig, run
+
+ARMS = ("left0", "right0", "top0", "bottom0")
+
+
+@pytest.fixture(scope="module")
+def ped_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return one_signal_ped_net(tmp_path_factory.mktemp("box") / "box.net.xml")
+
+
+def test_each_vehicle_link_maps_to_the_internal_lanes_of_its_path(ped_net: Path) -> None:
+    with sumo_running(ped_net) as api:
+        lay = build_layout(api)
+        box = JunctionBox(api, lay)
+        links = api.trafficlight.getControlledLinks("A0")
+        vias = {k: conns[0][2] for k, conns in enumerate(links) if conns}
+    lanes = box.lanes[0]
+    assert len(lanes) == len(links)
+    two = 0
+    for k, path in enumerate(lanes):
+        a, b, via = links[k][0]
+        if is_internal(a, b):  # a pedestrian link: not a vehicle path
+            assert path == []
+            continue
+        assert path[0] == via == vias[k] and all(is_internal(x) for x in path)
+        two += len(path) == 2
+    assert two > 0  # turns that wait inside the junction (for a foe or a crossing): 2 lanes
+
+
+def test_no_green_starts_over_a_vehicle_left_inside_the_junction(
+    ped_net: Path, tmp_path: Path
+) -> None:
+    """Heavy turning traffic and pedestrians under ``count``: record, each step, the vehicles on
+    internal lanes and the state SUMO shows. Whenever a new green starts, the links whose green
+    ended must have no vehicle inside the junction when it is set, unless the all-red
+    had already been held for ``--box-clear-max-s``; and the box did hold some all-reds."""
+    flows = "".join(
+        f'  <flow id="{a}{b}" begin="0" end="600" period="{4 if b == ARMS[i ^ 1] else 9}" '
+        f'from="{a}A0" to="A0{b}" departLane="best"/>\n'
+        for i, a in enumerate(ARMS)
+        for b in ARMS
+        if a != b
+    )
+    peds = "".join(
+        f'  <personFlow id="p{a}" begin="0" end="600" period="15">'
+        f'<walk from="{a}A0" to="A0{ARMS[i ^ 1]}"/></personFlow>\n'
+        for i, a in enumerate(ARMS)
+    )
+    routes = tmp_path / "box.rou.xml"
+    routes.write_text(f"<routes>\n{flows}{peds}</routes>\n", encoding="utf-8")
+    rows: list[tuple[float, str, set[str]]] = []
+
+    def hook(backend, timing) -> None:
+        api = backend.api
+        inside = {api.vehicle.getLaneID(v) for v in api.vehicle.getIDList()}
+        rows.append((api.simulation.getTime(), api.trafficlight.getRedYellowGreenState("A0"),
+                     {lane for lane in inside if lane.startswith(":A0_")}))  # fmt: skip
+
+    cfg = RunConfig(
+        net_file=str(ped_net),
+        route_files=(str(routes),),
+        controller="count",
+        end_s=600.0,
+        out=str(tmp_path / "run"),
+    )
+    run(cfg, on_step=hook)
+    with sumo_running(ped_net) as api:
+        lay = build_layout(api)
+        box = JunctionBox(api, lay)
+    paths = box.lanes[0]
+    held = 0
+    checked = 0
+    last_green = rows[0][1]
+    red_since = None
+    for i in range(1, len(rows)):
+        t, state, inside = rows[i]  # inside: read before the step that set state
+        prev_state = rows[i - 1][1]
+        if (
+            any(c in GREEN_CHARS for c in state)
+            and not any(c in "yY" for c in state)
+            and state != prev_state
+            and prev_state != last_green
+        ):
+            # a new green after a clearance: the links green before it and red now
+            ended = [
+                k
+                for k, (a, b) in enumerate(zip(last_green, state, strict=True))
+                if a in GREEN_CHARS and b not in GREEN_CHARS and paths[k]
+            ]
+            busy = any(lane in inside for k in ended for lane in paths[k])
+            all_red_s = 0.0 if red_since is None else t - red_since
+            checked += 1
+            assert not busy or all_red_s >= 5.0 - 1e-6, (t, ended, inside)
+            held += all_red_s > 0
+        if not any(c in GREEN_CHARS or c in "yY" for c in state):
+            red_since = t if red_since is None else red_since
+        else:
+            red_since = None
+        if any(c in GREEN_CHARS for c in state) and not any(c in "yY" for c in state):
+            last_green = state
+    assert checked > 10
+    assert held > 0  # the program has no all-red: each one seen was held for the box
