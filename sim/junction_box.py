@@ -1,8 +1,9 @@
 """Vehicles still inside a junction on links whose green has ended (the junction box).
 
 The timing kernel's all-red (``sim.timing``, rule 2) ends only once no vehicle is left inside the
-junction on a link the next green does not show green, or after ``box_clear_max_s`` of all-red
-beyond the program's: a vehicle that entered late (a slow queue discharging, a turning vehicle
+junction on a link the next green does not show green and whose path the next green's new
+streams (vehicles or pedestrians) cross, or after ``box_clear_max_s`` of all-red beyond the
+program's: a vehicle that entered late (a slow queue discharging, a turning vehicle
 left at its waiting point inside the junction, a driver yielding to people on the crossing at
 its exit) is out of the way before crossing streams and crossings start. Without it such a
 vehicle stops in the path of the next green's vehicles, they stop in its path, and the junction
@@ -40,38 +41,65 @@ def _path(api: Any, via: str) -> list[str]:
 
 
 class JunctionBox:
-    """Per signal and link, the internal lanes of the link's path (vehicle links only)."""
+    """Per signal and link, the internal lanes of the link's path (vehicle links), and the
+    lanes a green on the link puts to use (its path, or a pedestrian link's crossing lane)."""
 
     def __init__(self, api: Any, layout: NetworkLayout) -> None:
         self.layout = layout
-        self.lanes: list[list[list[str]]] = []  # [signal][link] internal lanes
+        self.api = api
+        self.lanes: list[list[list[str]]] = []  # [signal][link] internal lanes of vehicle paths
+        self.used: list[list[list[str]]] = []  # [signal][link] lanes a green on it puts to use
         for tls_id in layout.signal_ids:
             per_link: list[list[str]] = []
+            used: list[list[str]] = []
             for conns in api.trafficlight.getControlledLinks(tls_id):
                 lanes: list[str] = []
+                use: list[str] = []
                 for conn in conns:
-                    # vehicle links run between normal lanes; pedestrian links are internal
-                    if conn and conn[0] and conn[1] and not is_internal(conn[0], conn[1]):
-                        for lane in _path(api, conn[2]):
-                            if lane not in lanes:
-                                lanes.append(lane)
+                    if not (conn and conn[0] and conn[1]):
+                        continue
+                    if is_internal(conn[0], conn[1]):  # walking area -> crossing
+                        use.append(conn[1])
+                        continue
+                    for lane in _path(api, conn[2]):
+                        if lane not in lanes:
+                            lanes.append(lane)
                 per_link.append(lanes)
+                used.append(lanes + use)
             self.lanes.append(per_link)
+            self.used.append(used)
+        self._foes: dict[str, frozenset[str]] = {}
         self._ending: dict[tuple[int, int], list[str]] = {}
 
+    def _foes_of(self, lane: str) -> frozenset[str]:
+        got = self._foes.get(lane)
+        if got is None:
+            got = frozenset(self.api.lane.getInternalFoes(lane))
+            self._foes[lane] = got
+        return got
+
     def ending_lanes(self, p: int, q: int) -> list[str]:
-        """Internal lanes of the vehicle links green in green ``p`` and not in green ``q``."""
+        """Internal lanes of the vehicle links green in green ``p`` and not in green ``q`` whose
+        paths cross or merge with a link that ``q`` opens (a vehicle path or a crossing green
+        in ``q`` and not in ``p``; SUMO's ``lane.getInternalFoes``)."""
         key = (p, q)
         got = self._ending.get(key)
         if got is None:
             lay = self.layout
             a, b = lay.phase_states[p], lay.phase_states[q]
-            per_link = self.lanes[int(lay.phase_signal[p])]
+            s = int(lay.phase_signal[p])
+            opening = {
+                lane
+                for k, (ea, eb) in enumerate(zip(a, b, strict=True))
+                if eb in GREEN_CHARS and ea not in GREEN_CHARS and k < len(self.used[s])
+                for lane in self.used[s][k]
+            }
             got = [
                 lane
                 for k, (ea, eb) in enumerate(zip(a, b, strict=True))
-                if ea in GREEN_CHARS and eb not in GREEN_CHARS and k < len(per_link)
-                for lane in per_link[k]
+                if ea in GREEN_CHARS and eb not in GREEN_CHARS and k < len(self.lanes[s])
+                for lane in self.lanes[s][k]
+                if self._foes_of(lane) & opening
             ]
             self._ending[key] = got
         return got
