@@ -22,7 +22,9 @@ same junction. Link ``k`` *yields to* link ``l`` when every such foe pair has ``
 Program figures (the last ``<tlLogic>`` of each id, the one SUMO runs by default):
     green state   some ``G``/``g`` and no ``y``/``Y``/``u``; distinct states counted once
     yellow_s      the longest phase with a ``y``/``Y`` (None when the program has none)
-    all_red_s     the longest phase with no ``G``/``g``/``y``/``Y`` (0 when none)
+    all_red_s     the longest phase with no ``G``/``g``/``y``/``Y`` that follows a phase with a
+                  ``y``/``Y`` (0 when none): the vehicles' red clearance. An all-red after a
+                  green of crossings only (a pedestrian scramble's clearance) does not count.
 A link green in every green state of the program is *permanent* (e.g. a free right turn), one green
 in none is *dead* (never served).
 """
@@ -285,7 +287,14 @@ def read_signals(net_file: Path) -> dict[str, SignalNet]:
             green_any |= g
             green_all &= g
         yellows = [d for d, st in phases if any(c in YELLOW for c in st)]
-        reds = [d for d, st in phases if not any(c in GREEN or c in YELLOW for c in st)]
+        # an all-red is a vehicle change interval when it follows a yellow; one after a
+        # pedestrian-only green (a scramble's clearance) is not shown between vehicle greens
+        reds = [
+            d
+            for i, (d, st) in enumerate(phases)
+            if not any(c in GREEN or c in YELLOW for c in st)
+            and any(c in YELLOW for c in phases[i - 1][1])
+        ]
         out[tls_id] = SignalNet(
             signal_id=tls_id,
             n_links=n,

@@ -299,13 +299,16 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
         logic = _current_logic(api, tls_id)
         greens: dict[str, float] = {}
         yellows, reds = [], []
-        for ph in logic.phases:
+        phases = list(logic.phases)
+        for i, ph in enumerate(phases):
             st = ph.state
             if is_green_phase(st):
                 greens[st] = max(greens.get(st, 0.0), float(ph.duration))
             elif any(c in YELLOW_CHARS for c in st):
                 yellows.append(float(ph.duration))
-            elif not any(c in GREEN_CHARS for c in st):
+            elif not any(c in GREEN_CHARS for c in st) and any(
+                c in YELLOW_CHARS for c in phases[i - 1].state
+            ):  # a red clearance after a yellow; not a pedestrian scramble's clearance
                 reds.append(float(ph.duration))
         if not greens:
             raise InputError(f"signal {tls_id!r} has no green phase in its program")
