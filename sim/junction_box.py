@@ -78,49 +78,58 @@ class JunctionBox:
             self._foes[lane] = got
         return got
 
-    def ending_lanes(self, p: int, q: int) -> list[str]:
+    def ending_lanes(self, p: int, q: int) -> tuple[list[str], list[str]]:
         """Internal lanes of the vehicle links green in green ``p`` and not in green ``q`` whose
-        paths cross or merge with a link that ``q`` opens (a vehicle path or a crossing green
-        in ``q`` and not in ``p``; SUMO's ``lane.getInternalFoes``)."""
+        paths cross or merge with what ``q`` opens (green in ``q``, not in ``p``; SUMO's
+        ``lane.getInternalFoes``): (those crossing a crossing it opens, those crossing only
+        vehicle paths it opens)."""
         key = (p, q)
         got = self._ending.get(key)
         if got is None:
             lay = self.layout
             a, b = lay.phase_states[p], lay.phase_states[q]
             s = int(lay.phase_signal[p])
-            opening = {
-                lane
+            peds = lay.ped_links[s] if lay.ped_links else frozenset()
+            opening = [
+                k
                 for k, (ea, eb) in enumerate(zip(a, b, strict=True))
                 if eb in GREEN_CHARS and ea not in GREEN_CHARS and k < len(self.used[s])
-                for lane in self.used[s][k]
-            }
-            got = [
+            ]
+            walk = {lane for k in opening if k in peds for lane in self.used[s][k]}
+            drive = {lane for k in opening if k not in peds for lane in self.used[s][k]}
+            ending = [
                 lane
                 for k, (ea, eb) in enumerate(zip(a, b, strict=True))
                 if ea in GREEN_CHARS and eb not in GREEN_CHARS and k < len(self.lanes[s])
                 for lane in self.lanes[s][k]
-                if self._foes_of(lane) & opening
             ]
+            to_walk = [lane for lane in ending if self._foes_of(lane) & walk]
+            to_drive = [
+                lane for lane in ending if lane not in to_walk and self._foes_of(lane) & drive
+            ]
+            got = (to_walk, to_drive)
             self._ending[key] = got
         return got
 
     def read(self, api: Any, timing: Any, out: NDArray[np.bool_]) -> None:
-        """``out`` [n_signals]: a vehicle is inside the junction on an ending link, for the
-        signals whose yellow or all-red can end at the next step (others: False)."""
+        """``out`` [n_signals]: the junction box is busy, for the signals whose yellow or all-red
+        can end at the next step (others: False): a vehicle is inside on an ending link whose
+        path crosses a crossing the next green opens, or one stands (SUMO's halting: below
+        0.1 m/s) on an ending link whose path crosses a vehicle stream it opens. A vehicle still
+        moving clears the vehicle streams by itself; one standing (a turn left at its waiting
+        point, a vehicle blocked) does not, and people stepping out stop even a moving one."""
         out[:] = False
         dt = timing.dt_s
         yellow, all_red = timing.yellow_s, timing.all_red_s
         count = api.lane.getLastStepVehicleNumber
-        for s in (
-            np.flatnonzero(timing.stage == 1).tolist() + np.flatnonzero(timing.stage == 2).tolist()
-        ):
+        halting = api.lane.getLastStepHaltingNumber
+        for s in np.flatnonzero((timing.stage == 1) | (timing.stage == 2)).tolist():
             t = timing.t_stage_s[s] + dt
             if timing.stage[s] == 1 and t < yellow[s] - _EPS:
                 continue
             if timing.stage[s] == 2 and t < all_red[s] - _EPS:
                 continue
-            p, q = int(timing.cur_p[s]), int(timing.next_p[s])
-            for lane in self.ending_lanes(p, q):
-                if count(lane) > 0:
-                    out[s] = True
-                    break
+            to_walk, to_drive = self.ending_lanes(int(timing.cur_p[s]), int(timing.next_p[s]))
+            out[s] = any(count(lane) > 0 for lane in to_walk) or any(
+                halting(lane) > 0 for lane in to_drive
+            )
