@@ -47,9 +47,10 @@ def test_no_green_starts_over_a_vehicle_left_inside_the_junction(
 ) -> None:
     """Heavy turning traffic and pedestrians under ``count``: record, each step, the vehicles on
     internal lanes and the state SUMO shows. Whenever a new green starts, the links whose green
-    ended and that conflict with a link it opens (the net's own foes, ``sim.conflicts``) must
-    have no vehicle inside the junction when it is set, unless the all-red had already been
-    held for ``--box-clear-max-s``; and the box did hold some all-reds."""
+    ended and that conflict with a crossing it opens (the net's own foes, ``sim.conflicts``)
+    must have no vehicle inside the junction when it is set, and those that conflict with a
+    vehicle link it opens no standing vehicle, unless the all-red had already been held for
+    ``--box-clear-max-s``; and the box did hold some all-reds."""
     flows = "".join(
         f'  <flow id="{a}{b}" begin="0" end="600" period="{4 if b == ARMS[i ^ 1] else 9}" '
         f'from="{a}A0" to="A0{b}" departLane="best"/>\n'
@@ -64,13 +65,17 @@ def test_no_green_starts_over_a_vehicle_left_inside_the_junction(
     )
     routes = tmp_path / "box.rou.xml"
     routes.write_text(f"<routes>\n{flows}{peds}</routes>\n", encoding="utf-8")
-    rows: list[tuple[float, str, set[str]]] = []
+    rows: list[tuple[float, str, dict[str, bool]]] = []
 
     def hook(backend, timing) -> None:
         api = backend.api
-        inside = {api.vehicle.getLaneID(v) for v in api.vehicle.getIDList()}
+        inside: dict[str, bool] = {}  # internal lane -> a vehicle stands there (< 0.1 m/s)
+        for v in api.vehicle.getIDList():
+            lane = api.vehicle.getLaneID(v)
+            if lane.startswith(":A0_"):
+                inside[lane] = inside.get(lane, False) or api.vehicle.getSpeed(v) < 0.1
         rows.append((api.simulation.getTime(), api.trafficlight.getRedYellowGreenState("A0"),
-                     {lane for lane in inside if lane.startswith(":A0_")}))  # fmt: skip
+                     inside))  # fmt: skip
 
     cfg = RunConfig(
         net_file=str(ped_net),
@@ -84,7 +89,8 @@ def test_no_green_starts_over_a_vehicle_left_inside_the_junction(
         lay = build_layout(api)
         box = JunctionBox(api, lay)
     paths = box.lanes[0]
-    foe = read_signals(ped_net)["A0"].foe
+    net = read_signals(ped_net)["A0"]
+    foe, crossing = net.foe, net.crossing
     held = 0
     checked = 0
     last_green = rows[0][1]
@@ -107,9 +113,15 @@ def test_no_green_starts_over_a_vehicle_left_inside_the_junction(
             ended = [
                 k
                 for k, (a, b) in enumerate(zip(last_green, state, strict=True))
-                if a in GREEN_CHARS and b not in GREEN_CHARS and any(foe[k, j] for j in opened)
+                if a in GREEN_CHARS and b not in GREEN_CHARS
             ]
-            busy = any(lane in inside for k in ended for lane in paths[k])
+            busy = any(
+                lane in inside and (inside[lane] or crossing[j])
+                for k in ended
+                for j in opened
+                if foe[k, j]
+                for lane in paths[k]
+            )
             all_red_s = 0.0 if red_since is None else t - red_since
             checked += 1
             assert not busy or all_red_s >= 5.0 - 1e-6, (t, ended, inside)
