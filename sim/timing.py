@@ -33,8 +33,9 @@ signal, evaluated once per simulation step of ``dt_s`` seconds:
    junction on a link green in ``p`` and not in ``q`` in the path of what ``q`` opens: any
    vehicle before a crossing opens, a standing one (a turn left at its waiting point, a vehicle
    blocked) before a vehicle stream does (``box_busy``, true counts from ``sim.junction_box``),
-   at most ``box_clear_max_s`` longer (``--box-clear-max-s``, 0 turns it off). Without it such a vehicle stops in the path of the next green, whose
-   vehicles stop in its path, and the junction locks for good (no teleports).
+   at most ``box_clear_max_s`` longer (``--box-clear-max-s``, 0 turns it off). Without it
+   such a vehicle stops in the path of the next green, whose vehicles stop in its path, and the
+   junction locks for good (no teleports).
 3. Max green bounds how long a *movement* keeps its green while a conflicting one waits, not how
    long one phase is shown. Each *timed link* (green in some but not every green of its signal;
    free right turns, green in every green, are exempt) counts the seconds it has shown its
