@@ -29,7 +29,8 @@ blended by ``person_weight`` (``1 + person_weight * (weight - 1)``), and each gr
 serve (``SensedState.phase_ped_release``; a push-button call counts 1). Pedestrians are weighed
 modestly: an earlier trial adding them like cars cost more vehicle delay than pedestrians
 gained, and their own bound is the timing kernel's (waiting pedestrians are demand for the
-starvation bound, walk + clearance). The defaults were chosen on ``downtown`` seeds 1-5 (1 h):
+starvation bound; the walk, then the pedestrian clearance before the yellow). The defaults were
+chosen on ``downtown`` seeds 1-5 (1 h, before the pedestrian clearance and the junction box):
 mean vehicle delay 49.2 s, pedestrian 58.5 s, bus 55.9 s, against 50.9 / 60.8 / 63.8 s with both
 weights 0; ``ped_weight=0`` and ``person_weight=0.5, ped_weight=0.25`` each locked a junction on
 one or two seeds (benchmarks/people/README.md).
