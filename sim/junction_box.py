@@ -119,16 +119,14 @@ class JunctionBox:
         moving clears the vehicle streams by itself; one standing (a turn left at its waiting
         point, a vehicle blocked) does not, and people stepping out stop even a moving one."""
         out[:] = False
-        dt = timing.dt_s
-        yellow, all_red = timing.yellow_s, timing.all_red_s
+        stage = timing.stage
+        t = timing.t_stage_s + (timing.dt_s + _EPS)
+        due = ((stage == 1) & (t >= timing.yellow_s)) | ((stage == 2) & (t >= timing.all_red_s))
+        if not due.any():
+            return
         count = api.lane.getLastStepVehicleNumber
         halting = api.lane.getLastStepHaltingNumber
-        for s in np.flatnonzero((timing.stage == 1) | (timing.stage == 2)).tolist():
-            t = timing.t_stage_s[s] + dt
-            if timing.stage[s] == 1 and t < yellow[s] - _EPS:
-                continue
-            if timing.stage[s] == 2 and t < all_red[s] - _EPS:
-                continue
+        for s in np.flatnonzero(due).tolist():
             to_walk, to_drive = self.ending_lanes(int(timing.cur_p[s]), int(timing.next_p[s]))
             out[s] = any(count(lane) > 0 for lane in to_walk) or any(
                 halting(lane) > 0 for lane in to_drive
