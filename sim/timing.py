@@ -168,36 +168,29 @@ def constrain_kernel(
                 green_s[s, k] += dt_s
             else:
                 green_s[s, k] = 0.0
-        if stage[s] == PED_CLEAR and (
-            t_stage_s[s] >= ped_hold_s[s] - _EPS or not ped_present[cur_p[s]]
+        st = stage[s]
+        if (
+            (
+                st == PED_CLEAR
+                and (t_stage_s[s] >= ped_hold_s[s] - _EPS or not ped_present[cur_p[s]])
+            )
+            or (st == YELLOW and t_stage_s[s] >= yellow_s[s] - _EPS)
+            or (
+                st == ALL_RED
+                and t_stage_s[s] >= all_red_s[s] - _EPS
+                and (not box_busy[s] or t_stage_s[s] >= all_red_s[s] + box_max_s[s] - _EPS)
+            )
         ):
-            if yellow_s[s] > 0.0:
+            # the interval ends: pedestrian clearance -> yellow -> all-red -> the target green,
+            # skipping intervals of 0 s (an all-red of 0 s is shown while the box is busy)
+            if st == PED_CLEAR and yellow_s[s] > 0.0:
                 stage[s] = YELLOW
-            elif all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0):
+            elif st != ALL_RED and (all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0)):
                 stage[s] = ALL_RED
             else:
                 stage[s] = GREEN
                 _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
                 cur_p[s] = next_p[s]
-            t_stage_s[s] = 0.0
-            changed[s] = True
-        elif stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - _EPS:
-            if all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0):
-                stage[s] = ALL_RED
-            else:
-                stage[s] = GREEN
-                _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
-                cur_p[s] = next_p[s]
-            t_stage_s[s] = 0.0
-            changed[s] = True
-        elif (
-            stage[s] == ALL_RED
-            and t_stage_s[s] >= all_red_s[s] - _EPS
-            and (not box_busy[s] or t_stage_s[s] >= all_red_s[s] + box_max_s[s] - _EPS)
-        ):
-            stage[s] = GREEN
-            _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
-            cur_p[s] = next_p[s]
             t_stage_s[s] = 0.0
             changed[s] = True
 
