@@ -170,6 +170,8 @@ CASES: list[tuple[str, Builder, str]] = [
     ("max-green-absurd", run_with("--max-green-s", "1e9"), "--max-green-s"),
     ("min-green-nan", run_with("--min-green-s", "nan"), "--min-green-s"),
     ("yellow-negative", run_with("--yellow-s", "-1"), "--yellow-s"),
+    ("box-clear-negative", run_with("--box-clear-max-s", "-1"), "--box-clear-max-s"),
+    ("box-clear-nan", run_with("--box-clear-max-s", "nan"), "--box-clear-max-s"),
     ("detection-range-zero", run_with("--detection-range-m", "0"), "--detection-range-m"),
     ("queue-interval-zero", run_with("--queue-interval-s", "0"), "--queue-interval-s"),
     ("seed-not-a-number", run_with("--seed", "abc"), "--seed"),
