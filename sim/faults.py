@@ -51,7 +51,7 @@ from numpy.typing import NDArray
 
 from sim.errors import InputError
 from sim.layout import NetworkLayout
-from sim.timing import _EPS
+from sim.timing import _EPS, GREEN, PED_CLEAR
 
 FAIL_MODES = ("silent", "stuck")
 SUSPECT_NONE, SUSPECT_SOME, SUSPECT_ALL = 0, 1, 2  # suspect lanes among those a phase serves
@@ -319,7 +319,7 @@ def red_wait_kernel(
     """
     served[:] = False
     for s in range(cur_p.shape[0]):
-        if stage[s] != 0 and stage[s] != 3:  # 3: pedestrian clearance, vehicles green
+        if stage[s] != GREEN and stage[s] != PED_CLEAR:  # vehicles green in both
             continue
         p = cur_p[s]
         for k in range(phase_lane_ptr[p], phase_lane_ptr[p + 1]):

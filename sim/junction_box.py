@@ -23,8 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.layout import GREEN_CHARS, NetworkLayout, is_internal
-
-_EPS = 1e-9
+from sim.timing import _EPS, ALL_RED, YELLOW
 
 
 def _path(api: Any, via: str) -> list[str]:
@@ -69,7 +68,7 @@ class JunctionBox:
             self.lanes.append(per_link)
             self.used.append(used)
         self._foes: dict[str, frozenset[str]] = {}
-        self._ending: dict[tuple[int, int], list[str]] = {}
+        self._ending: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
 
     def _foes_of(self, lane: str) -> frozenset[str]:
         got = self._foes.get(lane)
@@ -121,7 +120,9 @@ class JunctionBox:
         out[:] = False
         stage = timing.stage
         t = timing.t_stage_s + (timing.dt_s + _EPS)
-        due = ((stage == 1) & (t >= timing.yellow_s)) | ((stage == 2) & (t >= timing.all_red_s))
+        due = ((stage == YELLOW) & (t >= timing.yellow_s)) | (
+            (stage == ALL_RED) & (t >= timing.all_red_s)
+        )
         if not due.any():
             return
         count = api.lane.getLastStepVehicleNumber

@@ -150,7 +150,6 @@ def constrain_kernel(
     green_s: NDArray[np.float64],  # [n_signals, max_links] in/out: seconds a timed link is green
     changed: NDArray[np.bool_],  # [n_signals] out: the signal's displayed state changed
     end_reason: NDArray[np.int8],  # [n_signals] out: why a green was left this step (0: it wasn't)
-    ped_hold_s: NDArray[np.float64],  # [n_signals] in/out: length of the running ped clearance
 ) -> None:
     """Advance every signal by ``dt_s`` and apply requests under the safety rules (module doc)."""
     n_links = link_kind.shape[1]
@@ -172,7 +171,10 @@ def constrain_kernel(
         if (
             (
                 st == PED_CLEAR
-                and (t_stage_s[s] >= ped_hold_s[s] - _EPS or not ped_present[cur_p[s]])
+                and (
+                    t_stage_s[s] >= ped_clear_s[cur_p[s], next_p[s] - lo] - _EPS
+                    or not ped_present[cur_p[s]]
+                )
             )
             or (st == YELLOW and t_stage_s[s] >= yellow_s[s] - _EPS)
             or (
@@ -262,11 +264,9 @@ def constrain_kernel(
         if target == asked:
             reason = CUT if demand[cur] else GAP_OUT
         end_reason[s] = reason
-        walk_out_s = ped_clear_s[cur, target - lo] if ped_present[cur] else 0.0
-        if walk_out_s > 0.0:
+        if ped_present[cur] and ped_clear_s[cur, target - lo] > 0.0:
             next_p[s] = target
             stage[s] = PED_CLEAR
-            ped_hold_s[s] = walk_out_s
         elif needs_clearance[cur, target - lo] and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
             next_p[s] = target
             stage[s] = YELLOW if yellow_s[s] > 0.0 else ALL_RED
@@ -464,7 +464,6 @@ class Timing:
         # pedestrian clearance (rule 2): zeros on nets without crossings; sim.people sets both
         self.ped_clear_s = np.zeros(layout.needs_clearance.shape)  # [n_phases, max_greens]
         self.ped_present = np.zeros(layout.n_phases, dtype=np.bool_)  # updated every step
-        self.ped_hold_s = np.zeros(n)
         # junction box (rule 2): the runner marks busy boxes each step (sim.junction_box)
         self.box_busy = np.zeros(n, dtype=np.bool_)
         self.box_max_s = np.full(n, params.box_clear_max_s)
@@ -584,7 +583,6 @@ class Timing:
             self.green_s,
             self.changed,
             self.end_reason,
-            self.ped_hold_s,
         )
         if fell_back:
             by_request = (self.end_reason == GAP_OUT) | (self.end_reason == CUT)

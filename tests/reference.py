@@ -57,7 +57,6 @@ def constrain_ref(
     green_s: NDArray[np.float64],
     changed: NDArray[np.bool_],
     end_reason: NDArray[np.int8],
-    ped_hold_s: NDArray[np.float64],
 ) -> None:
     """Twin of ``sim.timing.constrain_kernel``: advance every signal by ``dt_s`` (in place)."""
     links = range(link_kind.shape[1])
@@ -86,7 +85,8 @@ def constrain_ref(
         #    (pedestrian clearance -> yellow -> all-red, skipping intervals of 0 s)
         #    (the pedestrian clearance also ends once nobody is left on the crossings)
         if stage[s] == PED_CLEAR and (
-            t_stage_s[s] >= ped_hold_s[s] - EPS or not ped_present[cur_p[s]]
+            t_stage_s[s] >= ped_clear_s[cur_p[s], next_p[s] - own.start] - EPS
+            or not ped_present[cur_p[s]]
         ):
             # a vehicle left inside the junction on an ending link gets an all-red
             hold_red = all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0)
@@ -204,7 +204,6 @@ def constrain_ref(
         if ped_present[cur] and ped_clear_s[cur, target - own.start] > 0.0:
             next_p[s] = target
             stage[s] = PED_CLEAR
-            ped_hold_s[s] = ped_clear_s[cur, target - own.start]
         elif clear and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
             next_p[s] = target
             stage[s] = YELLOW if yellow_s[s] > 0.0 else ALL_RED

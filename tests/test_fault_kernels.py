@@ -361,5 +361,4 @@ def test_fallback_kernel_equals_twin(
                 st_["green_s"],
                 np.zeros(n, dtype=np.bool_),
                 np.zeros(n, dtype=np.int8),
-                np.zeros(n),
             )

@@ -72,7 +72,6 @@ def initial_state(sig: SignalSet, rng: np.random.Generator, random: bool) -> dic
         else np.zeros((n, sig.links.shape[1])),
         "changed": np.ones(n, dtype=np.bool_),
         "end_reason": np.zeros(n, dtype=np.int8),
-        "ped_hold_s": np.zeros(n),
     }
 
 

@@ -146,7 +146,6 @@ def simulate(
             green_s,
             changed,
             reason,
-            np.zeros(n),
         )
         tr.stage[k + 1], tr.cur[k + 1], tr.nxt[k + 1], tr.t_stage_s[k + 1] = stage, cur, nxt, t
         tr.end_reason[k + 1] = reason
