@@ -22,21 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.layout import GREEN_CHARS, NetworkLayout, is_internal
+from sim.layout import GREEN_CHARS, NetworkLayout, is_internal, link_path
 from sim.timing import _EPS, ALL_RED, YELLOW
-
-
-def _path(api: Any, via: str) -> list[str]:
-    """Internal lanes from ``via`` until the path leaves the junction: ``lane.getLinks`` names
-    the next normal lane and, fifth, the internal lane that leads there (after a waiting point
-    inside the junction), if any."""
-    out: list[str] = []
-    lane = via
-    while lane and is_internal(lane) and lane not in out:
-        out.append(lane)
-        nxt = [link[4] for link in api.lane.getLinks(lane) if link[4] and is_internal(link[4])]
-        lane = nxt[0] if nxt else ""
-    return out
 
 
 class JunctionBox:
@@ -60,7 +47,7 @@ class JunctionBox:
                     if is_internal(conn[0], conn[1]):  # walking area -> crossing
                         use.append(conn[1])
                         continue
-                    for lane in _path(api, conn[2]):
+                    for lane in link_path(api, conn[2]):
                         if lane not in lanes:
                             lanes.append(lane)
                 per_link.append(lanes)
@@ -89,10 +76,13 @@ class JunctionBox:
             a, b = lay.phase_states[p], lay.phase_states[q]
             s = int(lay.phase_signal[p])
             peds = lay.ped_links[s] if lay.ped_links else frozenset()
-            opening = [
+            cleared = lay.clearing(p, q)
+            opening = [  # green in q, and red before: not in p, or cleared (a crossing)
                 k
                 for k, (ea, eb) in enumerate(zip(a, b, strict=True))
-                if eb in GREEN_CHARS and ea not in GREEN_CHARS and k < len(self.used[s])
+                if eb in GREEN_CHARS
+                and (ea not in GREEN_CHARS or (k in peds and cleared[k]))
+                and k < len(self.used[s])
             ]
             walk = {lane for k in opening if k in peds for lane in self.used[s][k]}
             drive = {lane for k in opening if k not in peds for lane in self.used[s][k]}

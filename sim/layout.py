@@ -39,7 +39,7 @@ Assumptions (documented because controllers rely on them)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,17 +65,45 @@ def is_green_phase(state: str) -> bool:
     return any(c in GREEN_CHARS for c in state) and not any(c in YELLOW_CHARS for c in state)
 
 
-def clears(a: str, b: str, ped_links: frozenset[int] = frozenset()) -> list[bool]:
+def clears(
+    a: str,
+    b: str,
+    ped_links: frozenset[int] = frozenset(),
+    ped_foes: Mapping[int, frozenset[int]] | None = None,
+) -> list[bool]:
     """Per link of a signal: must it be cleared (yellow, then all-red) when green ``a`` switches
     to green ``b``? Yes when it loses its green or priority (:func:`_ends_priority`), and, when
     ``b`` opens a pedestrian crossing (a link in ``ped_links`` red in ``a``, green in ``b``), for
     every vehicle link that stays green but permissive (``g`` in ``b``): its vehicles drove in
-    without pedestrians to yield to and must stop before people step out."""
+    without pedestrians to yield to and must stop before people step out.
+
+    A crossing green in both ``a`` and ``b`` is cleared too (red through the change interval)
+    when a vehicle link whose path crosses it (``ped_foes``: crossing link -> those vehicle
+    links) is cleared: a turning vehicle still inside the junction, yielding to the people on
+    that crossing, can leave only once no one steps on it any more; while the crossing stays
+    green it stands in the junction, in the way of what ``b`` opens."""
     opens = any(k < len(a) and a[k] not in GREEN_CHARS and b[k] in GREEN_CHARS for k in ped_links)
-    return [
+    out = [
         _ends_priority(ea, eb) or (opens and k not in ped_links and ea in GREEN_CHARS and eb == "g")
         for k, (ea, eb) in enumerate(zip(a, b, strict=True))
     ]
+    for k, foes in (ped_foes or {}).items():
+        if k < len(a) and a[k] in GREEN_CHARS and any(out[j] for j in foes if j < len(out)):
+            out[k] = True
+    return out
+
+
+def link_path(api: Any, via: str) -> list[str]:
+    """Internal lanes of a vehicle link's path, from its ``via`` lane until the path leaves the
+    junction: ``lane.getLinks`` names the next normal lane and, fifth, the internal lane that
+    leads there (after a waiting point inside the junction), if any."""
+    out: list[str] = []
+    lane = via
+    while lane and is_internal(lane) and lane not in out:
+        out.append(lane)
+        nxt = [link[4] for link in api.lane.getLinks(lane) if link[4] and is_internal(link[4])]
+        lane = nxt[0] if nxt else ""
+    return out
 
 
 def is_internal(*lane_ids: str) -> bool:
@@ -121,6 +149,8 @@ class NetworkLayout:
     lane_approach: NDArray[np.int64]  # [n_lanes] approach of an incoming lane, -1 for outgoing
     # [n_signals] positions of pedestrian-crossing links in the signal's state string
     ped_links: tuple[frozenset[int], ...] = ()
+    # [n_signals] crossing link -> vehicle links whose paths cross it (:func:`clears`)
+    ped_foes: tuple[Mapping[int, frozenset[int]], ...] = ()
     _transition_cache: dict[tuple[int, int, int], str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -144,6 +174,7 @@ class NetworkLayout:
         approach_signal: Sequence[int],
         lane_approach: NDArray[np.int64],
         ped_links: Sequence[frozenset[int]] | None = None,
+        ped_foes: Sequence[Mapping[int, frozenset[int]]] | None = None,
     ) -> NetworkLayout:
         """The one way to build a layout: derives what follows from the parts given.
 
@@ -152,7 +183,8 @@ class NetworkLayout:
         serves (a link green, ``G``/``g``, in its state) and of their distinct incoming lanes;
         ``needs_clearance[p, j]``: some link of ``p`` must be cleared switching to local green
         ``j`` of the same signal (:func:`clears`; ``ped_links`` [n_signals], the pedestrian
-        links of each signal, default none).
+        links of each signal, default none; ``ped_foes`` [n_signals], per crossing link the
+        vehicle links whose paths cross it, default none).
         """
         n_sig = len(signal_ids)
         phase_signal_a = np.asarray(phase_signal, dtype=np.int64)
@@ -174,13 +206,14 @@ class NetworkLayout:
             phase_moves.append(moves)
             phase_lanes.append(sorted({int(move_in_lane[m]) for m in moves}))
         peds = tuple(ped_links) if ped_links is not None else (frozenset(),) * n_sig
+        foes = tuple(ped_foes) if ped_foes is not None else ({},) * n_sig
         max_greens = int(np.diff(phase_ptr).max()) if n_sig else 0
         needs = np.zeros((len(phase_states), max_greens), dtype=np.bool_)
         for p, a in enumerate(phase_states):
             s = phase_signal[p]
             for j, q in enumerate(range(phase_ptr[s], phase_ptr[s + 1])):
                 b = phase_states[q]
-                needs[p, j] = any(clears(a, b, peds[s]))
+                needs[p, j] = any(clears(a, b, peds[s], foes[s]))
         pl_ptr, pl_idx = csr_rows(phase_lanes)
         pm_ptr, pm_idx = csr_rows(phase_moves)
         return cls(
@@ -207,6 +240,7 @@ class NetworkLayout:
             approach_signal=np.array(approach_signal, dtype=np.int64),
             lane_approach=np.asarray(lane_approach, dtype=np.int64),
             ped_links=peds,
+            ped_foes=foes,
         )
 
     @property
@@ -246,15 +280,23 @@ class NetworkLayout:
         cached = self._transition_cache.get(key)
         if cached is not None:
             return cached
-        a, b = self.phase_states[p], self.phase_states[q]
+        a = self.phase_states[p]
         ending = "y" if stage == 1 else "r"
         peds = self.ped_links[self.phase_signal[p]] if self.ped_links else frozenset()
         out = "".join(
             ("r" if k in peds else ea if stage == 3 else ending) if c else ea
-            for k, (ea, c) in enumerate(zip(a, clears(a, b, peds), strict=True))
+            for k, (ea, c) in enumerate(zip(a, self.clearing(p, q), strict=True))
         )
         self._transition_cache[key] = out
         return out
+
+    def clearing(self, p: int, q: int) -> list[bool]:
+        """Per link of green ``p``'s signal: is it cleared switching to green ``q``
+        (:func:`clears` with the signal's crossings)?"""
+        s = self.phase_signal[p]
+        peds = self.ped_links[s] if self.ped_links else frozenset()
+        foes = self.ped_foes[s] if self.ped_foes else None
+        return clears(self.phase_states[p], self.phase_states[q], peds, foes)
 
     def green_index(self, signal_id: str, state: str) -> int:
         """Global phase index of a green state of a signal (``InputError`` if it is not one)."""
@@ -272,6 +314,22 @@ def _current_logic(api: Any, tls_id: str) -> Any:
         if logic.programID == program_id:
             return logic
     return logics[0]
+
+
+def _crossing_foes(
+    api: Any, crossing_lanes: Mapping[int, str], vias: Mapping[int, list[str]]
+) -> dict[int, frozenset[int]]:
+    """Per crossing link of a signal (its crossing lane), the vehicle links whose paths through
+    the junction (:func:`link_path` of their ``via`` lanes) cross it: SUMO's
+    ``lane.getInternalFoes`` of the crossing lane. Empty without crossings."""
+    if not crossing_lanes:
+        return {}
+    paths = {k: {lane for via in v for lane in link_path(api, via)} for k, v in vias.items()}
+    out: dict[int, frozenset[int]] = {}
+    for k, lane in crossing_lanes.items():
+        foes = set(api.lane.getInternalFoes(lane))
+        out[k] = frozenset(j for j, path in paths.items() if path & foes)
+    return out
 
 
 def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout:
@@ -295,6 +353,7 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
     all_red_s: list[float] = []
     links_per_signal: list[list[tuple[int, str, str]]] = []
     ped_links: list[frozenset[int]] = []
+    ped_foes: list[dict[int, frozenset[int]]] = []
     for s, tls_id in enumerate(signal_ids):
         logic = _current_logic(api, tls_id)
         greens: dict[str, float] = {}
@@ -320,15 +379,21 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
         all_red_s.append(max(reds) if (reds and yellows) else 0.0)
         links = []
         peds: set[int] = set()
+        crossing_lanes: dict[int, str] = {}
+        vias: dict[int, list[str]] = {}
         for k, conns in enumerate(api.trafficlight.getControlledLinks(tls_id)):
             for conn in conns:
                 if conn and conn[0] and conn[1] and is_internal(conn[0], conn[1]):
                     peds.add(k)
+                    crossing_lanes.setdefault(k, conn[1])
                 # pedestrian links (walking area -> crossing) run between internal lanes (':')
                 if conn and conn[0] and conn[1] and not is_internal(conn[0], conn[1]):
                     links.append((k, conn[0], conn[1]))
+                    if conn[2]:
+                        vias.setdefault(k, []).append(conn[2])
         links_per_signal.append(links)
         ped_links.append(frozenset(peds))
+        ped_foes.append(_crossing_foes(api, crossing_lanes, vias))
 
     # lanes: incoming first, then outgoing, in order of appearance
     in_lanes: dict[str, int] = {}
@@ -375,4 +440,5 @@ def build_layout(api: Any, signal_ids: list[str] | None = None) -> NetworkLayout
         approach_signal=[s for (s, _) in approach_index],
         lane_approach=lane_approach,
         ped_links=ped_links,
+        ped_foes=ped_foes,
     )

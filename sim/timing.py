@@ -18,13 +18,14 @@ signal, evaluated once per simulation step of ``dt_s`` seconds:
    0 s: ``--yellow-s`` is at least :data:`MIN_YELLOW_S`; a program without yellow gets
    ``sim.layout.DEFAULT_YELLOW_S``.
    Pedestrian clearance: when the switch closes a pedestrian crossing of ``p`` (green in ``p``,
-   not in ``q``) while a person waits at or walks on a crossing ``p`` serves (``ped_present``,
-   true counts from ``sim.people``), a stage :data:`PED_CLEAR` comes first: the crossings
-   that close show red, every vehicle link keeps its indication of ``p``, for the longest
-   closing crossing's length at ``--ped-speed-mps`` (``ped_clear_s[p, q]``), or until nobody
-   is left walking on the crossings of ``p`` (on-crossing detection, as a Puffin crossing
-   does), whichever comes first; then yellow and all-red as above. So the foes of a crossing
-   never start while people are on it, unless they stayed longer than the crossing's length
+   not in ``q``, or green in both while a vehicle link whose path crosses it is cleared:
+   ``sim.layout.clears``) while a person waits at or walks on a crossing ``p`` serves
+   (``ped_present``, true counts from ``sim.people``), a stage :data:`PED_CLEAR` comes first:
+   the crossings that close show red, every vehicle link keeps its indication of ``p``, for
+   the longest closing crossing's length at ``--ped-speed-mps`` (``ped_clear_s[p, q]``), or
+   until nobody is left walking on the crossings of ``p`` (on-crossing detection, as a Puffin
+   crossing does), whichever comes first; then yellow and all-red as above. So the foes of a
+   crossing never start while people are on it, unless they stayed longer than the crossing's length
    takes at the design speed. Together with the walk that a green beginning with people
    waiting shows (``sim.people``: ``--walk-s``), a crossing's green is walk + clearance, the
    usual engineering rule, and people are never caught mid-crossing by the vehicles turning

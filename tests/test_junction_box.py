@@ -134,3 +134,91 @@ def test_no_green_starts_over_a_vehicle_left_inside_the_junction(
             last_green = state
     assert checked >= 5
     assert held > 0  # the program has no all-red: each one seen was held for the box
+
+
+def _scramble_net(ped_net: Path, out: Path) -> Path:
+    """``ped_net`` with a two-green program: north-south vehicles with the crossings of the
+    east and west arms (links 17, 19), then a pedestrian scramble (every crossing). The east and
+    west crossings stay green from one green to the next; the north-south turns cross them."""
+    text = ped_net.read_text(encoding="utf-8")
+    start = text.index('<tlLogic id="A0"')
+    end = text.index("</tlLogic>", start) + len("</tlLogic>")
+    program = (
+        '<tlLogic id="A0" type="static" programID="0" offset="0">\n'
+        '        <phase duration="30" state="gGggrrrrgGggrrrrrGrG"/>\n'
+        '        <phase duration="3"  state="yyyyrrrryyyyrrrrrGrG"/>\n'
+        '        <phase duration="15" state="rrrrrrrrrrrrrrrrGGGG"/>\n'
+        '        <phase duration="3"  state="rrrrrrrrrrrrrrrrrGrG"/>\n'
+        "    </tlLogic>"
+    )
+    out.write_text(text[:start] + program + text[end:], encoding="utf-8")
+    return out
+
+
+def test_a_crossing_crossed_by_an_ending_stream_shows_red_through_the_switch(
+    ped_net: Path, tmp_path: Path
+) -> None:
+    """A crossing green before and after a switch stays green only if no vehicle stream whose
+    green ends crosses it: a turning vehicle still inside, yielding to people on it, must be
+    able to leave before the next green (a scramble) starts. Checked from the outside: the
+    states SUMO showed, against the net's own conflicts (``sim.conflicts``), under ``count``
+    with turning traffic and people on every crossing."""
+    net_file = _scramble_net(ped_net, tmp_path / "scramble.net.xml")
+    flows = "".join(
+        f'  <flow id="{a}{b}" begin="0" end="600" period="5" from="{a}A0" to="A0{b}" '
+        'departLane="best"/>\n'
+        for a in ("top0", "bottom0")
+        for b in ARMS
+        if a != b
+    )
+    peds = "".join(
+        f'  <personFlow id="p{a}{b}" begin="0" end="600" period="12">'
+        f'<walk from="{a}A0" to="A0{b}"/></personFlow>\n'
+        for a in ARMS
+        for b in ARMS
+        if a != b
+    )
+    routes = tmp_path / "scramble.rou.xml"
+    routes.write_text(f"<routes>\n{flows}{peds}</routes>\n", encoding="utf-8")
+    states: list[str] = []
+
+    def hook(backend, timing) -> None:
+        states.append(backend.api.trafficlight.getRedYellowGreenState("A0"))
+
+    cfg = RunConfig(
+        net_file=str(net_file),
+        route_files=(str(routes),),
+        controller="count",
+        end_s=600.0,
+        out=str(tmp_path / "run"),
+    )
+    run(cfg, on_step=hook)
+    net = read_signals(net_file)["A0"]
+    greens = {"gGggrrrrgGggrrrrrGrG", "rrrrrrrrrrrrrrrrGGGG"}
+    kept_green = cleared = 0
+    last = None  # (index, state) of the last green shown
+    for i, state in enumerate(states):
+        if state not in greens:
+            continue
+        if last is not None and state != last[1] and i > last[0] + 1:
+            a, between = last[1], states[last[0] + 1 : i]
+            for k in range(len(state)):
+                if not (net.crossing[k] and a[k] in GREEN_CHARS and state[k] in GREEN_CHARS):
+                    continue
+                ending = [
+                    j
+                    for j in range(len(state))
+                    if not net.crossing[j]
+                    and net.foe[j, k]
+                    and a[j] in GREEN_CHARS
+                    and state[j] not in GREEN_CHARS
+                ]
+                red = any(s[k] == "r" for s in between)
+                if ending:
+                    assert red, (i, k, ending)
+                    cleared += 1
+                else:
+                    kept_green += not red
+        last = (i, state)
+    assert cleared > 0  # north-south to scramble: east and west crossings went red
+    assert kept_green > 0  # scramble to north-south: nothing ending crosses them, they stay green

@@ -334,3 +334,72 @@ def _parts(lay: NetworkLayout) -> dict:
         "approach_signal", "lane_approach", "signal_ids", "lane_ids", "n_in_lanes",
     )  # fmt: skip
     return {k: getattr(lay, k) for k in keep} | {"phase_signal": lay.phase_signal}
+
+
+def test_a_continuing_crossing_clears_when_a_stream_crossing_it_ends() -> None:
+    """Links 0 and 1 are vehicle links, 2 and 3 crossings; link 0's path crosses crossing 2,
+    link 1's crosses crossing 3. From ``gGGG`` to the scramble ``rrGG`` both vehicle links end,
+    so both crossings (green in both greens) are cleared too; from ``gGGG`` to ``rGGG`` only
+    link 0 ends: crossing 2 is cleared, crossing 3 stays green. A crossing that opens clears
+    the permissive link 0 as before."""
+    peds, foes = frozenset({2, 3}), {2: frozenset({0}), 3: frozenset({1})}
+    clears = layout_mod.clears
+    assert clears("gGGG", "rrGG", peds, foes) == [True, True, True, True]
+    assert clears("gGGG", "rGGG", peds, foes) == [True, False, True, False]
+    assert clears("gGGG", "rGGG", peds) == [True, False, False, False]  # no paths known
+    assert clears("gGrG", "gGGG", peds, foes) == [True, False, False, False]
+    lay = NetworkLayout.from_parts(
+        signal_ids=["a"],
+        lane_ids=["l0", "l1", "o2"],
+        n_in_lanes=2,
+        lane_length_m=np.full(3, 50.0),
+        phase_states=["gGGG", "rGGG"],
+        phase_signal=[0, 0],
+        program_green_s=[20.0, 10.0],
+        move_in_lane=[0, 1],
+        move_out_lane=[2, 2],
+        move_signal=[0, 0],
+        move_link_index=[0, 1],
+        yellow_s=[3.0],
+        all_red_s=[2.0],
+        approach_ids=["e0", "e1"],
+        approach_signal=[0, 0],
+        lane_approach=np.array([0, 1, -1]),
+        ped_links=[peds],
+        ped_foes=[foes],
+    )
+    assert lay.transition_state(0, 1, 3) == "gGrG"  # pedestrian clearance: crossing 2 red
+    assert lay.transition_state(0, 1, 1) == "yGrG"
+    assert lay.transition_state(0, 1, 2) == "rGrG"
+    assert lay.transition_state(1, 0, 1) == "rGGG"  # nothing ends; link 0 opens after
+
+
+def test_crossing_foes_are_the_links_from_or_to_the_edges_it_crosses(tmp_path: Path) -> None:
+    """``layout.ped_foes`` (from SUMO's internal foes of the crossing lane) against the net file
+    alone: a crossing is crossed by exactly the vehicle links that come from or go to an edge
+    it crosses (``<crossing edges=...>``)."""
+    from conftest import one_signal_ped_net
+
+    net = one_signal_ped_net(tmp_path / "one.net.xml")
+    root = ET.parse(net).getroot()
+    crossed = {
+        e.get("id"): set(e.get("crossingEdges", "").split())
+        for e in root.iter("edge")
+        if e.get("function") == "crossing"
+    }
+    link_of: dict[int, tuple[str, str]] = {}
+    crossing_link: dict[int, str] = {}
+    for c in root.iter("connection"):
+        if c.get("tl") != "A0":
+            continue
+        k = int(c.get("linkIndex"))
+        if c.get("to") in crossed:
+            crossing_link[k] = c.get("to")
+        elif not c.get("from").startswith(":"):
+            link_of[k] = (c.get("from"), c.get("to"))
+    with sumo_running(net) as api:
+        lay = build_layout(api)
+    assert set(lay.ped_foes[0]) == set(crossing_link) == lay.ped_links[0]
+    for k, edge in crossing_link.items():
+        want = {j for j, (a, b) in link_of.items() if a in crossed[edge] or b in crossed[edge]}
+        assert lay.ped_foes[0][k] == want, k

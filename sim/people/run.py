@@ -236,20 +236,30 @@ class PeopleAtSignals:
     def attach(self, timing: Any) -> None:
         """Give the timing kernel its pedestrian clearance (``sim.timing`` rule 2): the seconds
         from a crossing's red to its foes' yellow when a green ``p`` ends for ``q``
-        (``timing.ped_clear_s`` [n_phases, max_greens]: the longest crossing served by ``p`` and
-        not by ``q``, at ``ped_speed_mps``), and, updated by :meth:`read` every step, which
-        greens have a person waiting at or walking on a crossing they serve
-        (``timing.ped_present`` [n_phases])."""
+        (``timing.ped_clear_s`` [n_phases, max_greens]: the longest crossing served by ``p``
+        that the switch closes, at ``ped_speed_mps``; one green in ``q`` too closes when a
+        vehicle link crossing it is cleared, ``sim.layout.clears``), and, updated by
+        :meth:`read` every step, which greens have a person waiting at or walking on a crossing
+        they serve (``timing.ped_present`` [n_phases])."""
         cl, lay = self.crossings, self.layout
         served = [
             set(cl.phase_crossing_idx[cl.phase_crossing_ptr[p] : cl.phase_crossing_ptr[p + 1]])
             for p in range(lay.n_phases)
         ]
+        links = [
+            cl.crossing_link_idx[cl.crossing_link_ptr[c] : cl.crossing_link_ptr[c + 1]].tolist()
+            for c in range(cl.n_crossings)
+        ]
         for s in range(lay.n_signals):
             lo, hi = int(lay.phase_ptr[s]), int(lay.phase_ptr[s + 1])
             for p in range(lo, hi):
                 for q in range(lo, hi):
-                    ending = [cl.crossing_length_m[c] for c in served[p] - served[q]]
+                    cleared = lay.clearing(p, q)  # also crossings green in both (layout.clears)
+                    ending = [
+                        cl.crossing_length_m[c]
+                        for c in served[p]
+                        if c not in served[q] or any(cleared[k] for k in links[c])
+                    ]
                     timing.ped_clear_s[p, q - lo] = (
                         ped_clear_s(max(ending), self.params.ped_speed_mps) if ending else 0.0
                     )
