@@ -25,7 +25,7 @@ def tile_layout(base: Any, k: int) -> Any:
         "phase_states", "phase_lane_ptr", "phase_lane_idx", "phase_move_ptr", "phase_move_idx",
         "move_in_lane", "move_out_lane", "move_signal", "move_link_index", "needs_clearance",
         "yellow_s", "all_red_s", "program_green_s", "approach_ids", "approach_signal",
-        "lane_approach", "ped_links", "_transition_cache",
+        "lane_approach", "ped_links", "ped_foes", "_transition_cache",
     }  # fmt: skip
     fields = {f.name for f in dataclasses.fields(NetworkLayout)}
     if fields - known:
@@ -79,6 +79,7 @@ def tile_layout(base: Any, k: int) -> Any:
         approach_signal=cat(base.approach_signal, n_s),
         lane_approach=lane_appr[order],
         ped_links=tuple(base.ped_links) * k if base.ped_links else (),
+        ped_foes=tuple(base.ped_foes) * k if base.ped_foes else (),
     )
 
 
