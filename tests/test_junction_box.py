@@ -5,6 +5,7 @@ a vehicle is still inside the junction on a link whose green ended, unless the c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,18 @@ ARMS = ("left0", "right0", "top0", "bottom0")
 @pytest.fixture(scope="module")
 def ped_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return one_signal_ped_net(tmp_path_factory.mktemp("box") / "box.net.xml")
+
+
+def _run_count(net_file: Path, routes: Path, out: Path, hook: Callable[..., None]) -> None:
+    """600 s of ``count`` on ``net_file`` with ``routes``, ``hook(backend, timing)`` each step."""
+    cfg = RunConfig(
+        net_file=str(net_file),
+        route_files=(str(routes),),
+        controller="count",
+        end_s=600.0,
+        out=str(out),
+    )
+    run(cfg, on_step=hook)
 
 
 def test_each_vehicle_link_maps_to_the_internal_lanes_of_its_path(ped_net: Path) -> None:
@@ -77,14 +90,7 @@ def test_no_green_starts_over_a_vehicle_left_inside_the_junction(
         rows.append((api.simulation.getTime(), api.trafficlight.getRedYellowGreenState("A0"),
                      inside))  # fmt: skip
 
-    cfg = RunConfig(
-        net_file=str(ped_net),
-        route_files=(str(routes),),
-        controller="count",
-        end_s=600.0,
-        out=str(tmp_path / "run"),
-    )
-    run(cfg, on_step=hook)
+    _run_count(ped_net, routes, tmp_path / "run", hook)
     with sumo_running(ped_net) as api:
         lay = build_layout(api)
         box = JunctionBox(api, lay)
@@ -185,14 +191,7 @@ def test_a_crossing_crossed_by_an_ending_stream_shows_red_through_the_switch(
     def hook(backend, timing) -> None:
         states.append(backend.api.trafficlight.getRedYellowGreenState("A0"))
 
-    cfg = RunConfig(
-        net_file=str(net_file),
-        route_files=(str(routes),),
-        controller="count",
-        end_s=600.0,
-        out=str(tmp_path / "run"),
-    )
-    run(cfg, on_step=hook)
+    _run_count(net_file, routes, tmp_path / "run", hook)
     net = read_signals(net_file)["A0"]
     greens = {"gGggrrrrgGggrrrrrGrG", "rrrrrrrrrrrrrrrrGGGG"}
     kept_green = cleared = 0
