@@ -132,6 +132,8 @@ class PeopleAtSignals:
         self._call_age_s = np.zeros(n_c)
         self._mark = np.zeros(n_c, dtype=np.bool_)
         self._busy = np.zeros(n_c, dtype=np.int32)  # waiting at or walking on each crossing
+        self._stage = np.zeros(n_c, dtype=np.int8)  # scratch: stage of each crossing's signal
+        self._open = np.zeros(n_c, dtype=np.bool_)  # scratch: that signal is not clearing it
         self._present: NDArray[np.bool_] | None = None  # Timing.ped_present once attached
 
     @property
@@ -192,8 +194,9 @@ class PeopleAtSignals:
         if self._present is not None:  # the timing kernel's pedestrian clearance
             # before a switch, people waiting at or walking on a crossing; during the clearance
             # (its crossings red), only those still walking on one
-            clearing = stage[cl.crossing_signal] == PED_CLEAR
-            np.multiply(self.sensor.waiting_ped, ~clearing, out=self._busy)
+            np.take(stage, cl.crossing_signal, out=self._stage)
+            np.not_equal(self._stage, PED_CLEAR, out=self._open)
+            np.multiply(self.sensor.waiting_ped, self._open, out=self._busy)
             self._busy += self.sensor.on_crossing_ped
             self._present[:] = False
             ped_phase_demand_kernel(
