@@ -614,7 +614,7 @@ def test_phase_ped_release_matches_twin(case, cur: int) -> None:
 
 def test_move_crossings_and_yielding_lanes(ped_net: Path) -> None:
     """Movements pass the crossings over the roads they leave and enter; a lane yields while a
-    crossing its movements pass has pedestrians on it."""
+    crossing its movements pass shows red with pedestrians still on it (not while it is green)."""
     with sumo_running(ped_net) as api:
         lay = build_layout(api)
         cl = crossing_layout(api, lay.signal_ids, lay.phase_ptr, lay.phase_states,
@@ -633,11 +633,14 @@ def test_move_crossings_and_yielding_lanes(ped_net: Path) -> None:
     on = np.zeros(cl.n_crossings, dtype=np.int32)
     on[0] = 2
     out = np.zeros(lay.n_lanes, dtype=np.bool_)
-    lane_yielding_kernel(lay.move_in_lane, ptr, idx, on, np.zeros_like(on),
-                         np.zeros(cl.n_crossings, dtype=np.bool_), out)  # fmt: skip
+    green = np.zeros(cl.n_crossings, dtype=np.bool_)
+    lane_yielding_kernel(lay.move_in_lane, ptr, idx, on, green, out)
     expect_lanes = {int(lay.move_in_lane[m]) for m in range(len(ins))
                     if 0 in idx[ptr[m] : ptr[m + 1]].tolist()}  # fmt: skip
     assert set(np.flatnonzero(out).tolist()) == expect_lanes and expect_lanes
+    green[0] = True  # people walking on green: the turning vehicles wait for a gap, not yield
+    lane_yielding_kernel(lay.move_in_lane, ptr, idx, on, green, out)
+    assert not out.any()
 
 
 def test_pedestrian_lanes_are_exactly_the_crossing_links(ped_net: Path) -> None:

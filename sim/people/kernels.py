@@ -177,18 +177,21 @@ def lane_yielding_kernel(
     move_crossing_ptr: NDArray[np.int64],  # [n_moves + 1] CSR: crossings a movement passes
     move_crossing_idx: NDArray[np.int64],  # [nnz]
     ped_on_crossing: NDArray[np.int32],  # [n_crossings] persons on the crossing now
-    waiting_ped: NDArray[np.int32],  # [n_crossings]
     crossing_green: NDArray[np.bool_],  # [n_crossings]
-    out: NDArray[np.bool_],  # [n_lanes] the lane's vehicles may be yielding to pedestrians
+    out: NDArray[np.bool_],  # [n_lanes] the lane's vehicles are yielding to pedestrians
 ) -> None:
-    """A lane *yields* when one of its movements passes a crossing that has pedestrians on it,
-    or that shows green with pedestrians waiting to step on: its halting vehicles are held by
-    people, not by an empty or blocked approach."""
+    """A lane *yields* when one of its movements passes a crossing that shows red with people
+    still on it: its halting vehicles wait for people finishing their crossing and go as soon
+    as they are across, so they are discharging, not an empty or blocked approach. People
+    walking on a green crossing are not counted: turning vehicles waiting for a gap in that
+    stream are like a permissive left waiting for a gap in oncoming traffic, and once their
+    green ends the pedestrian clearance (``sim.timing`` stage 3) closes the crossing first,
+    their green still on, so they leave as the last people are across."""
     out[:] = False
     for m in range(move_in_lane.shape[0]):
         for k in range(move_crossing_ptr[m], move_crossing_ptr[m + 1]):
             c = move_crossing_idx[k]
-            if ped_on_crossing[c] > 0 or (crossing_green[c] and waiting_ped[c] > 0):
+            if ped_on_crossing[c] > 0 and not crossing_green[c]:
                 out[move_in_lane[m]] = True
                 break
 

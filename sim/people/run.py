@@ -187,7 +187,6 @@ class PeopleAtSignals:
             self.move_crossing_ptr,
             self.move_crossing_idx,
             self.sensor.on_crossing_ped,
-            self.waiting_ped,
             self.crossing_green,
             self.lane_yielding,
         )
