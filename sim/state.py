@@ -38,11 +38,12 @@ signals or vehicles other than passenger cars, else left at their neutral values
     ``phase_ped_release`` pedestrians waiting at the crossings a green serves that the signal's
                     current green does not serve already (``--sensing detectors``: 1 per standing
                     push-button call); 0 without crossings.
-    ``lane_yielding`` the lane's movements pass a crossing with pedestrians on it, or one showing
-                    green with pedestrians waiting. Its halting vehicles yield to people: they
-                    are *discharging*, not an empty or blocked approach, so the runner counts one
-                    of them as moving (``moving_veh`` at least 1 on a yielding lane with a
-                    queue); gap-out rules then hold the green as for a moving queue.
+    ``lane_yielding`` one of the lane's movements passes a crossing that shows red with
+                    people still on it. Its halting vehicles wait for people finishing their
+                    crossing: they are *discharging*, not an empty or blocked approach, so the
+                    runner counts one of them as moving (``moving_veh`` at least 1 on a yielding
+                    lane with a queue); gap-out rules then hold the green as for a moving queue.
+                    People walking on a green crossing do not count (a gap to wait for).
 """
 
 from __future__ import annotations
