@@ -710,3 +710,15 @@ def test_scan_and_layout_leave_pedestrian_links_out() -> None:
     assert set(lay.lane_ids[: lay.n_in_lanes]) == roads
     assert not any(lane.startswith(":") for lane in lay.lane_ids)
     assert len(lay.phase_states[0]) == n_links
+
+
+def test_benchmark_rand_net_whose_nearest_bus_ends_are_unconnected(tmp_path: Path) -> None:
+    """``rand`` with seed 2: the edges nearest the west and east ends are not connected for a
+    bus; the line takes the nearest pair that is, instead of failing."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "people" / "build_nets.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), "--nets", "rand",
+                           "--seed", "2"], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    flows = list(ET.parse(tmp_path / "rand" / "rand.rou.xml").getroot().iter("flow"))
+    assert len(flows) == 4 and {f.get("line") for f in flows} == {"L1", "L2"}
+    assert all(len(f.find("route").get("edges").split()) > 3 for f in flows)

@@ -125,9 +125,10 @@ def build_net(spec: NetSpec, seed: int, out: Path, work: Path) -> None:
     copy_clean(tmp, out)
 
 
-def nearest_edge(net: sumolib.net.Net, x: float, y: float, leaving: bool) -> str:
-    """The bus-usable edge whose start (``leaving``) or end node is nearest to ``(x, y)``."""
-    best = min(
+def nearest_edges(net: sumolib.net.Net, x: float, y: float, leaving: bool, k: int = 8) -> list[str]:
+    """The ``k`` bus-usable edges whose start (``leaving``) or end node is nearest to ``(x, y)``,
+    nearest first."""
+    edges = sorted(
         (e for e in net.getEdges() if e.getFunction() == "" and e.allows("bus")),
         key=lambda e: (
             sumolib.geomhelper.distance(
@@ -136,7 +137,25 @@ def nearest_edge(net: sumolib.net.Net, x: float, y: float, leaving: bool) -> str
             e.getID(),
         ),
     )
-    return best.getID()
+    return [e.getID() for e in edges[:k]]
+
+
+def connected_line(
+    net: sumolib.net.Net, flow_id: str, line_id: str, starts: list[str], ends: list[str]
+) -> BusLine:
+    """The bus line between the nearest start and end edges that a bus can drive between (a
+    random net may leave the nearest ones unconnected); pairs are tried by their summed rank."""
+    pairs = sorted(
+        ((i, j) for i in range(len(starts)) for j in range(len(ends))), key=lambda p: (sum(p), p)
+    )
+    for i, j in pairs:
+        if starts[i] == ends[j]:
+            continue
+        try:
+            return bus_line(net, flow_id, line_id, starts[i], ends[j])
+        except RuntimeError:
+            continue
+    raise RuntimeError(f"bus line {line_id}: no bus route across the network ({flow_id})")
 
 
 def bus_lines(net: sumolib.net.Net) -> list[BusLine]:
@@ -147,12 +166,9 @@ def bus_lines(net: sumolib.net.Net) -> list[BusLine]:
     lines = []
     for line_id, a, b in (("L1", "W", "E"), ("L2", "S", "N")):
         for flow_id, (u, v) in ((f"{line_id}_{a}{b}", (a, b)), (f"{line_id}_{b}{a}", (b, a))):
-            lines.append(
-                bus_line(
-                    net, flow_id, line_id, nearest_edge(net, *ends[u], leaving=True),
-                    nearest_edge(net, *ends[v], leaving=False),
-                )
-            )  # fmt: skip
+            starts = nearest_edges(net, *ends[u], leaving=True)
+            stops = nearest_edges(net, *ends[v], leaving=False)
+            lines.append(connected_line(net, flow_id, line_id, starts, stops))
     return lines
 
 
@@ -211,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     for name in names:
-        counts = build(name, args.out, args.seed)
+        try:
+            counts = build(name, args.out, args.seed)
+        except RuntimeError as exc:  # a net the seed made unusable: one line, no traceback
+            print(f"error: {name} (seed {args.seed}): {exc}", file=sys.stderr)
+            return 1
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
