@@ -152,6 +152,7 @@ class NetworkLayout:
     # [n_signals] crossing link -> vehicle links whose paths cross it (:func:`clears`)
     ped_foes: tuple[Mapping[int, frozenset[int]], ...] = ()
     _transition_cache: dict[tuple[int, int, int], str] = field(default_factory=dict, repr=False)
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_parts(
@@ -288,6 +289,55 @@ class NetworkLayout:
             for k, (ea, c) in enumerate(zip(a, self.clearing(p, q), strict=True))
         )
         self._transition_cache[key] = out
+        return out
+
+    def continues(self) -> NDArray[np.bool_]:
+        """``[n_phases, max_greens]``: local green ``j`` *continues* green ``p``: it shows every
+        vehicle link of ``p`` as ``p`` does and only closes crossings (at least one green in
+        ``p`` is red in ``j``; none opens). Switching ``p`` -> ``j`` ends a walk while the
+        vehicle green goes on (``sim.timing`` rule 2). All False on nets without crossings."""
+        cached = self._derived.get("continues")
+        if cached is not None:
+            return cached
+        out = np.zeros(self.needs_clearance.shape, dtype=np.bool_)
+        for s, peds in enumerate(self.ped_links):
+            if not peds:
+                continue
+            lo, hi = int(self.phase_ptr[s]), int(self.phase_ptr[s + 1])
+            for p in range(lo, hi):
+                a = self.phase_states[p]
+                for q in range(lo, hi):
+                    b = self.phase_states[q]
+                    out[p, q - lo] = (
+                        all(
+                            x == y
+                            for k, (x, y) in enumerate(zip(a, b, strict=True))
+                            if k not in peds
+                        )
+                        and not any(a[k] not in GREEN_CHARS and b[k] in GREEN_CHARS for k in peds)
+                        and any(a[k] in GREEN_CHARS and b[k] not in GREEN_CHARS for k in peds)
+                    )
+        self._derived["continues"] = out
+        return out
+
+    def vehicle_continuation(self) -> NDArray[np.int64]:
+        """``[n_phases]``: the green that continues green ``p`` (:meth:`continues`) with the
+        fewest crossings green, the lowest index among equals; -1 where none does."""
+        cached = self._derived.get("vehicle_continuation")
+        if cached is not None:
+            return cached
+        cont = self.continues()
+        out = np.full(self.n_phases, -1, dtype=np.int64)
+        for p in range(self.n_phases):
+            s = int(self.phase_signal[p])
+            lo = int(self.phase_ptr[s])
+            peds = self.ped_links[s] if self.ped_links else frozenset()
+            fewest = len(peds) + 1
+            for j in np.flatnonzero(cont[p]):
+                n_green = sum(self.phase_states[lo + j][k] in GREEN_CHARS for k in peds)
+                if n_green < fewest:
+                    out[p], fewest = lo + j, n_green
+        self._derived["vehicle_continuation"] = out
         return out
 
     def clearing(self, p: int, q: int) -> list[bool]:

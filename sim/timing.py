@@ -30,6 +30,14 @@ signal, evaluated once per simulation step of ``dt_s`` seconds:
    waiting shows (``sim.people``: ``--walk-s``), a crossing's green is walk + clearance, the
    usual engineering rule, and people are never caught mid-crossing by the vehicles turning
    into it. Nets without crossings have ``ped_clear_s`` 0 and never show this stage.
+   Ending a walk: a green that shows every vehicle link as ``p`` does and only closes crossings
+   *continues* ``p`` (``NetworkLayout.continues``; netconvert's programs have one after each
+   green with crossings). The switch needs no vehicle clearance: the crossings close (through
+   the pedestrian clearance when people are there, at once otherwise) and the continuing green
+   follows directly, its vehicle links never leaving green. It counts as shown since its links'
+   green began (``t_stage_s`` starts at their continuous green, not 0), so it adds no new min
+   green. This is how a walk ends while its vehicles keep going (walk, then don't walk, as in
+   signal practice), instead of keeping the crossings open as long as the vehicles need.
    Junction box: the all-red (also one of 0 s) lasts while a vehicle is still inside the
    junction on a link green in ``p`` and not in ``q`` in the path of what ``q`` opens: any
    vehicle before a crossing opens, a standing one (a turn left at its waiting point, a vehicle
@@ -110,6 +118,19 @@ def _restart_changed(
 
 
 @njit(cache=True)
+def _vehicle_green_s(
+    s: int, p: int, link_kind: NDArray[np.int8], green_s: NDArray[np.float64]
+) -> float:
+    """Seconds green ``p`` of signal ``s`` counts as shown when it continues the green before
+    it (rule 2): the longest continuous indication among its timed links."""
+    out = 0.0
+    for k in range(link_kind.shape[1]):
+        if link_kind[p, k] > 0 and green_s[s, k] > out:
+            out = green_s[s, k]
+    return out
+
+
+@njit(cache=True)
 def _protected_lead_s(
     lo: int, hi: int, k: int, kind: int, link_kind: NDArray[np.int8], clear_s: float
 ) -> float:
@@ -132,6 +153,7 @@ def constrain_kernel(
     dt_s: float,
     phase_ptr: NDArray[np.int64],  # [n_signals + 1]
     needs_clearance: NDArray[np.bool_],  # [n_phases, max_greens]
+    continues: NDArray[np.bool_],  # [n_phases, max_greens] local green j continues p (layout)
     link_kind: NDArray[np.int8],  # [n_phases, max_links] timed link: 1 permissive g, 2 G; else 0
     covers: NDArray[np.bool_],  # [n_phases, max_greens] local green j shows every link of p
     min_green_s: NDArray[np.float64],  # [n_signals]
@@ -185,8 +207,14 @@ def constrain_kernel(
             )
         ):
             # the interval ends: pedestrian clearance -> yellow -> all-red -> the target green,
-            # skipping intervals of 0 s (an all-red of 0 s is shown while the box is busy)
-            if st == PED_CLEAR and yellow_s[s] > 0.0:
+            # skipping intervals of 0 s (an all-red of 0 s is shown while the box is busy);
+            # a green that continues the vehicle green follows its pedestrian clearance at once
+            goes_on = st == PED_CLEAR and continues[cur_p[s], next_p[s] - lo]
+            if goes_on:
+                stage[s] = GREEN
+                _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
+                cur_p[s] = next_p[s]
+            elif st == PED_CLEAR and yellow_s[s] > 0.0:
                 stage[s] = YELLOW
             elif st != ALL_RED and (all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0)):
                 stage[s] = ALL_RED
@@ -194,7 +222,7 @@ def constrain_kernel(
                 stage[s] = GREEN
                 _restart_changed(s, cur_p[s], next_p[s], link_kind, green_s)
                 cur_p[s] = next_p[s]
-            t_stage_s[s] = 0.0
+            t_stage_s[s] = _vehicle_green_s(s, cur_p[s], link_kind, green_s) if goes_on else 0.0
             changed[s] = True
 
         cur = cur_p[s]
@@ -268,7 +296,11 @@ def constrain_kernel(
         if ped_present[cur] and ped_clear_s[cur, target - lo] > 0.0:
             next_p[s] = target
             stage[s] = PED_CLEAR
-        elif needs_clearance[cur, target - lo] and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0):
+        elif (
+            needs_clearance[cur, target - lo]
+            and not continues[cur, target - lo]
+            and (yellow_s[s] > 0.0 or all_red_s[s] > 0.0)
+        ):
             next_p[s] = target
             stage[s] = YELLOW if yellow_s[s] > 0.0 else ALL_RED
         else:
@@ -276,6 +308,10 @@ def constrain_kernel(
             cur_p[s] = target
             next_p[s] = target
             wait_s[target] = 0.0
+            if continues[cur, target - lo]:
+                t_stage_s[s] = _vehicle_green_s(s, target, link_kind, green_s)
+                changed[s] = True
+                continue
         t_stage_s[s] = 0.0
         changed[s] = True
 
@@ -565,6 +601,7 @@ class Timing:
             self.dt_s,
             lay.phase_ptr,
             lay.needs_clearance,
+            lay.continues(),
             self.link_kind,
             self.covers,
             self.min_green_s,

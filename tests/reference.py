@@ -38,6 +38,7 @@ def constrain_ref(
     dt_s: float,
     phase_ptr: NDArray[np.int64],
     needs_clearance: NDArray[np.bool_],
+    continues: NDArray[np.bool_],
     link_kind: NDArray[np.int8],
     covers: NDArray[np.bool_],
     min_green_s: NDArray[np.float64],
@@ -66,6 +67,10 @@ def constrain_ref(
             if link_kind[old, k] != link_kind[new, k]:
                 green_s[s, k] = 0.0
 
+    def vehicle_green_s(s: int, p: int) -> float:
+        # a green continuing the one before counts from its links' continuous green
+        return max([float(green_s[s, k]) for k in links if link_kind[p, k] > 0], default=0.0)
+
     for s in range(len(cur_p)):
         own = range(int(phase_ptr[s]), int(phase_ptr[s + 1]))
         changed[s] = False
@@ -88,14 +93,26 @@ def constrain_ref(
             t_stage_s[s] >= ped_clear_s[cur_p[s], next_p[s] - own.start] - EPS
             or not ped_present[cur_p[s]]
         ):
-            # a vehicle left inside the junction on an ending link gets an all-red
+            # a vehicle left inside the junction on an ending link gets an all-red; a green that
+            # continues the vehicle green follows at once
             hold_red = all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0)
-            nxt = YELLOW if yellow_s[s] > 0.0 else ALL_RED if hold_red else GREEN
+            goes_on = bool(continues[cur_p[s], next_p[s] - own.start])
+            nxt = (
+                GREEN
+                if goes_on
+                else YELLOW
+                if yellow_s[s] > 0.0
+                else ALL_RED
+                if hold_red
+                else GREEN
+            )
             stage[s] = nxt
+            t_stage_s[s] = 0.0
             if nxt == GREEN:
                 restart_changed(s, int(cur_p[s]), int(next_p[s]))
                 cur_p[s] = next_p[s]
-            t_stage_s[s] = 0.0
+                if goes_on:
+                    t_stage_s[s] = vehicle_green_s(s, int(cur_p[s]))
             changed[s] = True
         elif stage[s] == YELLOW and t_stage_s[s] >= yellow_s[s] - EPS:
             if all_red_s[s] > 0.0 or (box_busy[s] and box_max_s[s] > 0.0):
@@ -200,7 +217,11 @@ def constrain_ref(
 
         # 5. switch, through yellow / all-red when some green link would turn red, first through
         #    the pedestrian clearance when a crossing that ends has people waiting or walking
-        clear = bool(needs_clearance[cur, target - own.start])
+        #    (a green that continues the vehicle green needs no vehicle clearance and counts as
+        #    shown since its links' green began)
+        goes_on = bool(continues[cur, target - own.start])
+        clear = bool(needs_clearance[cur, target - own.start]) and not goes_on
+        t_stage_s[s] = 0.0
         if ped_present[cur] and ped_clear_s[cur, target - own.start] > 0.0:
             next_p[s] = target
             stage[s] = PED_CLEAR
@@ -212,7 +233,8 @@ def constrain_ref(
             cur_p[s] = target
             next_p[s] = target
             wait_s[target] = 0.0
-        t_stage_s[s] = 0.0
+            if goes_on:
+                t_stage_s[s] = vehicle_green_s(s, target)
         changed[s] = True
 
 
@@ -316,6 +338,7 @@ def count_ref(
     yield_ratio: float,
     yield_min_s: float,
     lane_mark: NDArray[np.bool_],
+    continuation: NDArray[np.int64],
     out: NDArray[np.int64],
 ) -> None:
     """Twin of ``controllers.count.count_kernel`` (same parameter names; keep them in step).
@@ -326,7 +349,8 @@ def count_ref(
     index on ties; none when no such vehicles); request it unless more than ``extend_veh`` served
     vehicles still move and max green is not reached, unless the cut is on (``yield_ratio`` > 0),
     the green has lasted ``yield_min_s`` and that phase's vehicles exceed ``yield_ratio`` times the
-    current green's. ``lane_mark`` is the kernel's scratch array and stays all False.
+    current green's. A green held so asks for its ``continuation`` (-1: keep it as it is).
+    ``lane_mark`` is the kernel's scratch array and stays all False.
     """
 
     def lanes(p: int) -> list[int]:
@@ -356,6 +380,7 @@ def count_ref(
             yield_ratio > 0 and t_stage_s[s] >= yield_min_s and need[best] > yield_ratio * cur_need
         )
         if moving > extend_veh and t_stage_s[s] < max_green_s[s] and not cut:
+            out[s] = continuation[cur]
             continue
         out[s] = best
 
@@ -382,6 +407,7 @@ class SignalSet:
     all_red_s: NDArray[np.float64]
     max_wait_s: NDArray[np.float64]
     ped_clear_s: NDArray[np.float64] | None = None  # [n_phases, max_greens]; None: no crossing
+    ped_mask: NDArray[np.bool_] | None = None  # [max_links] links that are crossings; None: none
 
     @property
     def n_signals(self) -> int:
@@ -405,6 +431,25 @@ class SignalSet:
         for p in range(self.n_phases):
             for j, q in enumerate(self.greens(self.signal_of(p))):
                 out[p, j] = bool(((self.links[p] > 0) & (self.links[q] == 0)).any())
+        return out
+
+    @property
+    def continues(self) -> NDArray[np.bool_]:
+        """Local green ``j`` keeps every vehicle link of ``p`` as it is, opens no crossing and
+        closes at least one (``sim.layout.NetworkLayout.continues``)."""
+        width = int(np.diff(self.phase_ptr).max())
+        out = np.zeros((self.n_phases, width), dtype=np.bool_)
+        if self.ped_mask is None:
+            return out
+        ped = self.ped_mask
+        for p in range(self.n_phases):
+            for j, q in enumerate(self.greens(self.signal_of(p))):
+                a, b = self.links[p], self.links[q]
+                out[p, j] = bool(
+                    (a[~ped] == b[~ped]).all()
+                    and not ((a == 0) & (b > 0) & ped).any()
+                    and ((a > 0) & (b == 0) & ped).any()
+                )
         return out
 
     @property
@@ -434,6 +479,7 @@ class SignalSet:
         return (
             self.phase_ptr,
             self.needs_clearance,
+            self.continues,
             self.link_kind,
             self.covers,
             self.min_green_s,
@@ -499,7 +545,9 @@ def signal_sets(
     ped = np.zeros(need.shape)
     for p, j in zip(*np.nonzero(need), strict=True):
         ped[p, j] = draw(st.sampled_from([0.0, 2.0, 5.5, 10.0, 2.7]))
-    return SignalSet(ptr_of(counts), links, min_g, max_g, yellow, all_red, max_wait, ped)
+    # some link positions are crossings: greens differing only there continue each other
+    mask = np.array([draw(st.booleans()) for _ in range(links.shape[1])], dtype=np.bool_)
+    return SignalSet(ptr_of(counts), links, min_g, max_g, yellow, all_red, max_wait, ped, mask)
 
 
 @st.composite

@@ -30,6 +30,7 @@ def decide(
     yield_ratio: float = 2.0,
     yield_min_s: float = 20.0,
     max_green_s: float = 60.0,
+    continuation: list[int] | None = None,
 ) -> int:
     """The request of green 0's signal for lanes 0-3 with ``need`` vehicles (max of halting and
     near) and ``moving`` vehicles in the gap range."""
@@ -54,6 +55,7 @@ def decide(
         yield_ratio,
         yield_min_s,
         mark,
+        np.array(continuation or [-1, -1, -1], dtype=np.int64),
         out,
     )
     assert not mark.any()  # the scratch array is left clean
@@ -87,6 +89,20 @@ def test_a_tie_goes_to_the_lowest_index() -> None:
 def test_only_vehicles_the_current_green_does_not_release_already_count() -> None:
     overlap = [[0, 1], [0, 2], [3]]  # green 1 also serves lane 0, which is green now
     assert decide([9, 0, 1, 2], [0, 0, 0, 0], lanes_of=overlap) == 2
+
+
+def test_a_green_held_for_its_vehicles_goes_on_without_its_crossings() -> None:
+    """Green 0 has a variant without its crossings (say green 2, serving the same lanes): held
+    for its moving vehicles while another green waits, it asks for that variant; when it would
+    end anyway, or nothing else waits, it does not."""
+    same = [[0, 1], [2], [0, 1]]
+    cont = [2, -1, -1]
+    assert decide([2, 0, 5, 0], [1, 0, 0, 0], lanes_of=same, continuation=cont) == 2
+    assert decide([2, 0, 5, 0], [0, 0, 0, 0], lanes_of=same, continuation=cont) == 1
+    assert decide([2, 0, 0, 0], [1, 0, 0, 0], lanes_of=same, continuation=cont) == -1
+    # a green cut by the yield rule goes to the waiting green, not to the variant
+    cut = decide([1, 0, 9, 0], [1, 0, 0, 0], t_stage_s=25.0, lanes_of=same, continuation=cont)
+    assert cut == 1
 
 
 def test_with_no_competing_demand_the_green_rests() -> None:

@@ -298,6 +298,7 @@ def test_fallback_kernel_equals_twin(
     k_state, r_state = copies(state)
     timing = (
         sig.needs_clearance,
+        sig.continues,
         sig.link_kind,
         sig.covers,
         sig.min_green_s,

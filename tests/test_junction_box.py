@@ -5,6 +5,8 @@ a vehicle is still inside the junction on a link whose green ended, unless the c
 
 from __future__ import annotations
 
+import math
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from conftest import one_signal_ped_net, sumo_running
 from sim.conflicts import read_signals
 from sim.junction_box import JunctionBox
 from sim.layout import GREEN_CHARS, build_layout, is_internal
+from sim.people.kernels import DEFAULT_PED_SPEED_MPS
 from sim.runner import RunConfig, run
 
 ARMS = ("left0", "right0", "top0", "bottom0")
@@ -221,3 +224,61 @@ def test_a_crossing_crossed_by_an_ending_stream_shows_red_through_the_switch(
         last = (i, state)
     assert cleared > 0  # north-south to scramble: east and west crossings went red
     assert kept_green > 0  # scramble to north-south: nothing ending crosses them, they stay green
+
+
+def test_after_the_walk_the_crossings_close_and_the_vehicle_green_goes_on(
+    ped_net: Path, tmp_path: Path
+) -> None:
+    """``count`` holding a green for its vehicles ends the walk and keeps the vehicles going
+    in the program's own variant without the crossings (``sim.timing`` rule 2). Checked from
+    the outside, on what SUMO showed under heavy turning traffic and people on every crossing:
+    such switches happen, every vehicle link keeps its indication through them (no yellow),
+    the crossing shows red once closed, and no crossing is ever green together with a foe
+    vehicle link of priority (``sim.conflicts``)."""
+    flows = "".join(
+        f'  <flow id="{a}{b}" begin="0" end="600" period="4" from="{a}A0" to="A0{b}" '
+        'departLane="best"/>\n'
+        for a in ARMS
+        for b in ARMS
+        if a != b
+    )
+    peds = "".join(
+        f'  <personFlow id="p{a}{b}" begin="0" end="600" period="15">'
+        f'<walk from="{a}A0" to="A0{b}"/></personFlow>\n'
+        for a in ARMS
+        for b in ARMS
+        if a != b
+    )
+    routes = tmp_path / "walk.rou.xml"
+    routes.write_text(f"<routes>\n{flows}{peds}</routes>\n", encoding="utf-8")
+    states: list[str] = []
+
+    def hook(backend, timing) -> None:
+        states.append(backend.api.trafficlight.getRedYellowGreenState("A0"))
+
+    _run_count(ped_net, routes, tmp_path / "run", hook)
+    net = read_signals(ped_net)["A0"]
+    # the longest pedestrian clearance: the longest crossing at the design speed
+    lengths = [
+        float(lane.get("length"))
+        for e in ET.parse(ped_net).getroot().iter("edge")
+        if e.get("function") == "crossing"
+        for lane in e.iter("lane")
+    ]
+    clear_steps = math.ceil(max(lengths) / DEFAULT_PED_SPEED_MPS)
+    vehicle = [k for k in range(len(states[0])) if not net.crossing[k]]
+    walks_ended = 0
+    for i in range(1, len(states)):
+        a, b = states[i - 1], states[i]
+        for k in range(len(b)):
+            if net.crossing[k] and b[k] == "G":
+                assert not any(net.foe[j, k] and b[j] == "G" for j in vehicle), b
+        closes = any(net.crossing[k] and a[k] == "G" and b[k] == "r" for k in range(len(a)))
+        if not closes or not any(a[j] in GREEN_CHARS for j in vehicle):
+            continue
+        kept = 0  # steps every vehicle link keeps its indication after the crossing closed
+        while i + kept < len(states) and all(states[i + kept][j] == a[j] for j in vehicle):
+            kept += 1
+        # beyond a pedestrian clearance before a yellow: the vehicle green went on
+        walks_ended += kept > clear_steps + 1
+    assert walks_ended > 5

@@ -266,6 +266,18 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
         "yield_ratio": draw(st.sampled_from([0.0, 0.0, 1.0, 2.0, 0.5])),
         "yield_min_s": draw(st.sampled_from([0.0, 5.0, 20.0])),
         "lane_mark": np.zeros(n_lanes, dtype=np.bool_),
+        # per green: another green of its signal (its variant without crossings) or none
+        "continuation": np.array(
+            [
+                draw(
+                    st.sampled_from(
+                        [-1, -1, *g[int(np.searchsorted(sig.phase_ptr, p, "right")) - 1]]
+                    )
+                )
+                for p in range(n_ph)
+            ],
+            dtype=np.int64,
+        ),
         "out": np.full(n, -5, dtype=np.int64),
     }
 

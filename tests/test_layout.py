@@ -403,3 +403,44 @@ def test_crossing_foes_are_the_links_from_or_to_the_edges_it_crosses(tmp_path: P
     for k, edge in crossing_link.items():
         want = {j for j, (a, b) in link_of.items() if a in crossed[edge] or b in crossed[edge]}
         assert lay.ped_foes[0][k] == want, k
+
+
+def test_a_green_continues_another_when_it_only_closes_crossings() -> None:
+    """Links 0 and 1 are vehicle links, 2 and 3 crossings. ``GgrG`` and ``Ggrr`` show the
+    vehicles of ``GgGG`` as it does and only close crossings: they continue it (``Ggrr``, with
+    fewer crossings open, is its continuation); ``GGrr`` changes a vehicle link, ``GgGG``
+    itself and a green opening a crossing do not. Without crossings nothing continues."""
+    states = ["GgGG", "GgrG", "Ggrr", "GGrr", "rgGG"]
+
+    def layout(peds: frozenset[int]) -> NetworkLayout:
+        return NetworkLayout.from_parts(
+            signal_ids=["a"],
+            lane_ids=["l0", "l1", "o2"],
+            n_in_lanes=2,
+            lane_length_m=np.full(3, 50.0),
+            phase_states=states,
+            phase_signal=[0] * 5,
+            program_green_s=[20.0] * 5,
+            move_in_lane=[0, 1],
+            move_out_lane=[2, 2],
+            move_signal=[0, 0],
+            move_link_index=[0, 1],
+            yellow_s=[3.0],
+            all_red_s=[2.0],
+            approach_ids=["e0", "e1"],
+            approach_signal=[0, 0],
+            lane_approach=np.array([0, 1, -1]),
+            ped_links=[peds],
+        )
+
+    lay = layout(frozenset({2, 3}))
+    assert lay.continues().tolist() == [
+        [False, True, True, False, False],
+        [False, False, True, False, False],
+        [False] * 5,
+        [False] * 5,
+        [False] * 5,
+    ]
+    assert lay.vehicle_continuation().tolist() == [2, 2, -1, -1, -1]
+    assert not layout(frozenset()).continues().any()
+    assert layout(frozenset()).vehicle_continuation().tolist() == [-1] * 5

@@ -497,6 +497,39 @@ def test_people_on_a_closing_crossing_get_their_clearance_before_the_yellow() ->
         assert states == expect, present_rows
 
 
+def test_a_walk_ends_while_its_vehicle_green_goes_on() -> None:
+    """Link 2 is a crossing; green 1 ("Grr") continues green 0 ("GrG") without it. Asked for
+    green 1 from the start: after min green (5 s) the crossing closes while link 0 stays green
+    throughout, never yellow: with people there through the pedestrian clearance (4 s) and
+    then green 1 at once, with nobody there at once. Green 1 counts as shown since link 0's
+    green began, so a switch to green 2 asked in row 12 needs no new min green."""
+    layout = hand_layout(["GrG", "Grr", "rGr"])
+    object.__setattr__(layout, "ped_links", (frozenset({2}),))
+    assert layout.continues()[0].tolist() == [False, True, False]
+    assert layout.vehicle_continuation().tolist() == [1, -1, -1]
+    for present, expect in (
+        (True, ["GrG"] * 5 + ["Grr"] * 8 + ["yrr"] * 3 + ["rGr"] * 2),
+        (False, ["GrG"] * 5 + ["Grr"] * 8 + ["yrr"] * 3 + ["rGr"] * 2),
+    ):
+        timing = Timing(layout, params(), 1.0)
+        timing.ped_clear_s[0, 1] = 4.0
+        states, stages, ages = [timing.state_string(0)], [0], [0.0]
+        for k in range(17):
+            timing.ped_present[0] = present and k < 9
+            req = 1 if k < 12 else 2
+            timing.step(np.array([req], dtype=np.int64), np.array([True, True, True]))
+            states.append(timing.state_string(0))
+            stages.append(int(timing.stage[0]))
+            ages.append(float(timing.t_stage_s[0]))
+        assert states == expect, present
+        # the pedestrian clearance is its own stage only with people there
+        assert (3 in stages) == present
+        if present:
+            assert stages[5:9] == [3] * 4 and stages[9] == GREEN and ages[9] == 9.0
+        else:
+            assert stages[5] == GREEN and ages[5] == 5.0
+
+
 def test_a_green_showing_every_link_of_another_serves_its_wait() -> None:
     """Green 2 ("GGr") shows the link of green 0 ("Grr", as protected) and more: while it is
     shown green 0 does not wait, so the starvation bound (30 s) never pre-empts it for green 0,
