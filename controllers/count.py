@@ -49,9 +49,10 @@ pedestrian clearance while the vehicles keep their green, ``sim.timing`` rule 2)
 vehicles then go without a stream of people to wait for, as after SUMO's own walk phases;
 people arriving later wait for the next green. Before, the crossings stayed open for as long as
 the vehicles held the green, and turners waiting for gaps in the people blocked the lanes they
-share with through traffic: grid3x3 (3600 pedestrians/h) seeds 1-5 61.5 -> 46.2 s, downtown
-45.3 -> 42.4, rand 66.5 -> 64.0, spider 46.7 -> 43.0; pedestrian delay rose 2-6 % (grid3x3
-64.2 -> 67.2 s, spider 70.2 -> 72.1) as each crossing is open for a shorter share of the cycle.
+share with through traffic: grid3x3 (3600 pedestrians/h) seeds 1-5 61.5 -> 46.6 s, downtown
+45.3 -> 42.4, rand 66.5 -> 64.8, spider 46.7 -> 43.6; pedestrian delay rose 2-6 % (grid3x3
+64.2 -> 67.1 s, downtown 62.2 -> 65.8, spider 70.2 -> 72.6) as each crossing is open for a
+shorter share of the cycle.
 """
 
 from __future__ import annotations
