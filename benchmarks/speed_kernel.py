@@ -25,7 +25,7 @@ def tile_layout(base: Any, k: int) -> Any:
         "phase_states", "phase_lane_ptr", "phase_lane_idx", "phase_move_ptr", "phase_move_idx",
         "move_in_lane", "move_out_lane", "move_signal", "move_link_index", "needs_clearance",
         "yellow_s", "all_red_s", "program_green_s", "approach_ids", "approach_signal",
-        "lane_approach", "ped_links", "ped_foes", "_transition_cache",
+        "lane_approach", "ped_links", "ped_foes", "_transition_cache", "_derived",
     }  # fmt: skip
     fields = {f.name for f in dataclasses.fields(NetworkLayout)}
     if fields - known:

@@ -489,6 +489,7 @@ class Timing:
             layout.all_red_s.copy() if params.all_red_s is None else np.full(n, params.all_red_s)
         )
         self.link_kind = link_kinds(layout.phase_states, layout.phase_ptr)
+        self.continues = layout.continues()  # [n_phases, max_greens] (rule 2: ending a walk)
         self.covers = green_covers(self.link_kind, layout.phase_ptr)
         self.cur_p = layout.phase_ptr[:-1].copy()
         self.next_p = self.cur_p.copy()
@@ -601,7 +602,7 @@ class Timing:
             self.dt_s,
             lay.phase_ptr,
             lay.needs_clearance,
-            lay.continues(),
+            self.continues,
             self.link_kind,
             self.covers,
             self.min_green_s,

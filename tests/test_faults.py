@@ -437,6 +437,7 @@ def test_a_suspect_phase_is_on_recall_or_timed_like_the_fixed_plan(level: int) -
         phase_signal=np.zeros(n, dtype=np.int64),
         phase_states=("Grr", "rGr", "rrG"),
         needs_clearance=~np.eye(n, dtype=np.bool_),
+        continues=lambda: np.zeros((n, n), dtype=np.bool_),  # no crossings
         yellow_s=np.array([3.0]),
         all_red_s=np.array([0.0]),
         program_green_s=np.array([30.0, 10.0, 20.0]),
