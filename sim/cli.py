@@ -342,11 +342,19 @@ def run_cmd(params: tuple[str, ...], **kw: Any) -> None:
 
 
 def _reliability_notes(summary: dict[str, Any]) -> None:
-    """One line each for gridlock and failed detectors, when there is something to say."""
+    """One line each for gridlock (or a jammed lane) and failed detectors, when there is
+    something to say."""
     if summary.get("gridlock"):
         click.echo(
             f"gridlock: every vehicle on the controlled lanes halted from "
             f"{summary['gridlock_at_s']:g} s for {summary['stuck_longest_s']:g} s at most; "
+            f"{summary.get('running', 0)} vehicles still running at the end"
+        )
+    elif summary.get("jammed_lane"):
+        click.echo(
+            f"jam: every vehicle on lane {summary['jammed_lane']} halted from "
+            f"{summary['jammed_at_s']:g} s (a lane stood still for up to "
+            f"{summary['lane_stuck_longest_s']:g} s); "
             f"{summary.get('running', 0)} vehicles still running at the end"
         )
     if summary.get("detectors_failed"):

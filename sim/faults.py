@@ -38,6 +38,10 @@ Gridlock (:class:`GridlockWatch`)
     ``lane_veh`` is read) flags the run (``gridlock: true``, ``gridlock_at_s`` the time the period
     began). Vehicles elsewhere in the network are not looked at; teleports (``teleports`` in the
     summary) end a jam before it counts when ``--time-to-teleport`` is positive.
+    A jam at one junction leaves the rest of the network moving, so each controlled incoming lane
+    is watched too: a lane holding vehicles that all halt at every sample for ``stuck_s`` (longer
+    than any red the starvation bound allows) is *jammed* (``jammed_lane``, ``jammed_at_s`` the
+    start of its stuck period; ``lane_stuck_longest_s`` the longest such period of any lane).
 """
 
 from __future__ import annotations
@@ -277,9 +281,14 @@ class GridlockWatch:
 
     stuck_s: float
     dt_s: float
+    lane_ids: tuple[str, ...] = ()  # controlled incoming lanes: the first entries of the arrays
     since_s: float = -1.0  # start of the current stuck period, -1 when moving
     longest_s: float = 0.0
     gridlock_at_s: float | None = None
+    lane_since_s: NDArray[np.float64] | None = None  # [n lanes] as since_s, per lane
+    lane_longest_s: float = 0.0
+    jammed_lane: str | None = None
+    jammed_at_s: float | None = None
 
     def update(
         self, time_s: float, lane_veh: NDArray[np.int32], halting_veh: NDArray[np.int32]
@@ -293,11 +302,28 @@ class GridlockWatch:
                 self.gridlock_at_s = self.since_s
         else:
             self.since_s = -1.0
+        n = len(self.lane_ids)
+        if n:
+            if self.lane_since_s is None:
+                self.lane_since_s = np.full(n, -1.0)
+            since = self.lane_since_s
+            stuck = (lane_veh[:n] > 0) & (halting_veh[:n] >= lane_veh[:n])
+            since[~stuck] = -1.0
+            since[stuck & (since < 0)] = time_s - self.dt_s
+            if stuck.any():
+                length = np.where(stuck, time_s - since, 0.0)
+                k = int(np.argmax(length))
+                self.lane_longest_s = max(self.lane_longest_s, float(length[k]))
+                if self.jammed_at_s is None and length[k] >= self.stuck_s - _EPS:
+                    self.jammed_lane, self.jammed_at_s = self.lane_ids[k], float(since[k])
 
     def report(self) -> dict[str, Any]:
         return {
             "gridlock": self.gridlock_at_s is not None,
             "gridlock_at_s": self.gridlock_at_s,
+            "jammed_lane": self.jammed_lane,
+            "jammed_at_s": self.jammed_at_s,
+            "lane_stuck_longest_s": self.lane_longest_s,
             "stuck_longest_s": self.longest_s,
         }
 

@@ -413,7 +413,7 @@ def _loop(
     suspects = SuspectDetector(layout, cfg.effective_suspect_after_s(), dt)
     detect_faults = np.isfinite(cfg.effective_suspect_after_s())
     suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.int8)
-    gridlock = GridlockWatch(cfg.stuck_s, dt)
+    gridlock = GridlockWatch(cfg.stuck_s, dt, layout.lane_ids[: layout.n_in_lanes])
     gridlock_every = max(1, round(GRIDLOCK_SAMPLE_S / dt))  # steps between gridlock checks
     n_step = 0
     served = np.zeros(layout.n_lanes, dtype=np.bool_)

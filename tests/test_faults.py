@@ -196,11 +196,13 @@ def test_fully_stuck_traffic_is_flagged_as_gridlock(tmp_path: Path) -> None:
     assert s["stuck_longest_s"] >= 60
     assert s["running"] >= 5  # the stuck vehicles are reported as still running
     assert s["arrived"] == 0
+    assert s["jammed_lane"] == "W_C_pocket_0" and s["jammed_at_s"] <= s["gridlock_at_s"]
 
 
 def test_moving_traffic_is_not_gridlock_and_teleports_are_counted(tmp_path: Path) -> None:
     s = run(RunConfig(scenario="single", end_s=300, out=str(tmp_path / "ok"))).summary
     assert s["gridlock"] is False and s["gridlock_at_s"] is None
+    assert s["jammed_lane"] is None and s["lane_stuck_longest_s"] < 120.0
     assert s["teleports"] == 0
     cfg = write_scenario(tmp_path / "blocked", BLOCKED, end_s=400)
     tele = run(
@@ -223,6 +225,27 @@ def test_gridlock_watch_times_the_stuck_period() -> None:
     for t in range(1, 10):
         w2.update(float(t), np.zeros(2, dtype=np.int32), np.zeros(2, dtype=np.int32))
     assert w2.report()["gridlock"] is False  # an empty network is not stuck
+
+
+def test_the_lane_watch_times_each_lane_and_names_the_first_jammed_one() -> None:
+    """Lane "b" stands still (all its vehicles halting) from t = 2 while "a" keeps moving and a
+    third array entry (not a watched lane) also stands: "b" is jammed once it has stood for
+    stuck_s (3 s), from t = 1 (one sample interval before it was first seen standing); the
+    network as a whole is not gridlocked. A lane that moves again restarts its count."""
+    w = GridlockWatch(stuck_s=3.0, dt_s=1.0, lane_ids=("a", "b"))
+    veh = np.array([2, 1, 4], dtype=np.int32)
+    for t in range(2, 6):
+        w.update(float(t), veh, np.array([1, 1, 4], dtype=np.int32))
+    rep = w.report()
+    assert rep["gridlock"] is False
+    assert rep["jammed_lane"] == "b" and rep["jammed_at_s"] == 1.0
+    assert rep["lane_stuck_longest_s"] == 4.0
+    w2 = GridlockWatch(stuck_s=3.0, dt_s=1.0, lane_ids=("a", "b"))
+    for t in range(1, 10):  # "b" moves every third sample: never 3 s standing
+        halted = 0 if t % 3 == 0 else 1
+        w2.update(float(t), veh, np.array([1, halted, 4], dtype=np.int32))
+    assert w2.report()["jammed_lane"] is None
+    assert w2.report()["lane_stuck_longest_s"] == 2.0
 
 
 # --- 3. detector faults -----------------------------------------------------------------------
