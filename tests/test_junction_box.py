@@ -39,6 +39,40 @@ def _run_count(net_file: Path, routes: Path, out: Path, hook: Callable[..., None
     run(cfg, on_step=hook)
 
 
+def _traffic_and_people(
+    path: Path, origins: tuple[str, ...], veh_period_s: float, ped_period_s: float
+) -> Path:
+    """Routes for 600 s: a vehicle flow from each arm in ``origins`` to every other arm, and a
+    pedestrian flow between every pair of arms; written to ``path``."""
+    flows = "".join(
+        f'  <flow id="{a}{b}" begin="0" end="600" period="{veh_period_s:g}" from="{a}A0" '
+        f'to="A0{b}" departLane="best"/>\n'
+        for a in origins
+        for b in ARMS
+        if a != b
+    )
+    peds = "".join(
+        f'  <personFlow id="p{a}{b}" begin="0" end="600" period="{ped_period_s:g}">'
+        f'<walk from="{a}A0" to="A0{b}"/></personFlow>\n'
+        for a in ARMS
+        for b in ARMS
+        if a != b
+    )
+    path.write_text(f"<routes>\n{flows}{peds}</routes>\n", encoding="utf-8")
+    return path
+
+
+def _states_under_count(net_file: Path, routes: Path, out: Path) -> list[str]:
+    """The state SUMO showed at ``A0`` each step of 600 s of ``count``."""
+    states: list[str] = []
+
+    def hook(backend, timing) -> None:
+        states.append(backend.api.trafficlight.getRedYellowGreenState("A0"))
+
+    _run_count(net_file, routes, out, hook)
+    return states
+
+
 def test_each_vehicle_link_maps_to_the_internal_lanes_of_its_path(ped_net: Path) -> None:
     with sumo_running(ped_net) as api:
         lay = build_layout(api)
@@ -173,28 +207,8 @@ def test_a_crossing_crossed_by_an_ending_stream_shows_red_through_the_switch(
     states SUMO showed, against the net's own conflicts (``sim.conflicts``), under ``count``
     with turning traffic and people on every crossing."""
     net_file = _scramble_net(ped_net, tmp_path / "scramble.net.xml")
-    flows = "".join(
-        f'  <flow id="{a}{b}" begin="0" end="600" period="5" from="{a}A0" to="A0{b}" '
-        'departLane="best"/>\n'
-        for a in ("top0", "bottom0")
-        for b in ARMS
-        if a != b
-    )
-    peds = "".join(
-        f'  <personFlow id="p{a}{b}" begin="0" end="600" period="12">'
-        f'<walk from="{a}A0" to="A0{b}"/></personFlow>\n'
-        for a in ARMS
-        for b in ARMS
-        if a != b
-    )
-    routes = tmp_path / "scramble.rou.xml"
-    routes.write_text(f"<routes>\n{flows}{peds}</routes>\n", encoding="utf-8")
-    states: list[str] = []
-
-    def hook(backend, timing) -> None:
-        states.append(backend.api.trafficlight.getRedYellowGreenState("A0"))
-
-    _run_count(net_file, routes, tmp_path / "run", hook)
+    routes = _traffic_and_people(tmp_path / "scramble.rou.xml", ("top0", "bottom0"), 5, 12)
+    states = _states_under_count(net_file, routes, tmp_path / "run")
     net = read_signals(net_file)["A0"]
     greens = {"gGggrrrrgGggrrrrrGrG", "rrrrrrrrrrrrrrrrGGGG"}
     kept_green = cleared = 0
@@ -235,28 +249,8 @@ def test_after_the_walk_the_crossings_close_and_the_vehicle_green_goes_on(
     such switches happen, every vehicle link keeps its indication through them (no yellow),
     the crossing shows red once closed, and no crossing is ever green together with a foe
     vehicle link of priority (``sim.conflicts``)."""
-    flows = "".join(
-        f'  <flow id="{a}{b}" begin="0" end="600" period="4" from="{a}A0" to="A0{b}" '
-        'departLane="best"/>\n'
-        for a in ARMS
-        for b in ARMS
-        if a != b
-    )
-    peds = "".join(
-        f'  <personFlow id="p{a}{b}" begin="0" end="600" period="15">'
-        f'<walk from="{a}A0" to="A0{b}"/></personFlow>\n'
-        for a in ARMS
-        for b in ARMS
-        if a != b
-    )
-    routes = tmp_path / "walk.rou.xml"
-    routes.write_text(f"<routes>\n{flows}{peds}</routes>\n", encoding="utf-8")
-    states: list[str] = []
-
-    def hook(backend, timing) -> None:
-        states.append(backend.api.trafficlight.getRedYellowGreenState("A0"))
-
-    _run_count(ped_net, routes, tmp_path / "run", hook)
+    routes = _traffic_and_people(tmp_path / "walk.rou.xml", ARMS, 4, 15)
+    states = _states_under_count(ped_net, routes, tmp_path / "run")
     net = read_signals(ped_net)["A0"]
     # the longest pedestrian clearance: the longest crossing at the design speed
     lengths = [

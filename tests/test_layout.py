@@ -336,6 +336,35 @@ def _parts(lay: NetworkLayout) -> dict:
     return {k: getattr(lay, k) for k in keep} | {"phase_signal": lay.phase_signal}
 
 
+def two_link_layout(
+    states: list[str],
+    peds: frozenset[int],
+    foes: dict[int, frozenset[int]] | None = None,
+) -> NetworkLayout:
+    """One signal ``a``: vehicle links 0 and 1 from lanes ``l0``/``l1`` into ``o2``, the other
+    positions of ``states`` pedestrian links where ``peds`` says so."""
+    return NetworkLayout.from_parts(
+        signal_ids=["a"],
+        lane_ids=["l0", "l1", "o2"],
+        n_in_lanes=2,
+        lane_length_m=np.full(3, 50.0),
+        phase_states=states,
+        phase_signal=[0] * len(states),
+        program_green_s=[20.0] * len(states),
+        move_in_lane=[0, 1],
+        move_out_lane=[2, 2],
+        move_signal=[0, 0],
+        move_link_index=[0, 1],
+        yellow_s=[3.0],
+        all_red_s=[2.0],
+        approach_ids=["e0", "e1"],
+        approach_signal=[0, 0],
+        lane_approach=np.array([0, 1, -1]),
+        ped_links=[peds],
+        ped_foes=[foes] if foes is not None else None,
+    )
+
+
 def test_a_continuing_crossing_clears_when_a_stream_crossing_it_ends() -> None:
     """Links 0 and 1 are vehicle links, 2 and 3 crossings; link 0's path crosses crossing 2,
     link 1's crosses crossing 3. From ``gGGG`` to the scramble ``rrGG`` both vehicle links end,
@@ -348,26 +377,7 @@ def test_a_continuing_crossing_clears_when_a_stream_crossing_it_ends() -> None:
     assert clears("gGGG", "rGGG", peds, foes) == [True, False, True, False]
     assert clears("gGGG", "rGGG", peds) == [True, False, False, False]  # no paths known
     assert clears("gGrG", "gGGG", peds, foes) == [True, False, False, False]
-    lay = NetworkLayout.from_parts(
-        signal_ids=["a"],
-        lane_ids=["l0", "l1", "o2"],
-        n_in_lanes=2,
-        lane_length_m=np.full(3, 50.0),
-        phase_states=["gGGG", "rGGG"],
-        phase_signal=[0, 0],
-        program_green_s=[20.0, 10.0],
-        move_in_lane=[0, 1],
-        move_out_lane=[2, 2],
-        move_signal=[0, 0],
-        move_link_index=[0, 1],
-        yellow_s=[3.0],
-        all_red_s=[2.0],
-        approach_ids=["e0", "e1"],
-        approach_signal=[0, 0],
-        lane_approach=np.array([0, 1, -1]),
-        ped_links=[peds],
-        ped_foes=[foes],
-    )
+    lay = two_link_layout(["gGGG", "rGGG"], peds, foes)
     assert lay.transition_state(0, 1, 3) == "gGrG"  # pedestrian clearance: crossing 2 red
     assert lay.transition_state(0, 1, 1) == "yGrG"
     assert lay.transition_state(0, 1, 2) == "rGrG"
@@ -411,29 +421,7 @@ def test_a_green_continues_another_when_it_only_closes_crossings() -> None:
     fewer crossings open, is its continuation); ``GGrr`` changes a vehicle link, ``GgGG``
     itself and a green opening a crossing do not. Without crossings nothing continues."""
     states = ["GgGG", "GgrG", "Ggrr", "GGrr", "rgGG"]
-
-    def layout(peds: frozenset[int]) -> NetworkLayout:
-        return NetworkLayout.from_parts(
-            signal_ids=["a"],
-            lane_ids=["l0", "l1", "o2"],
-            n_in_lanes=2,
-            lane_length_m=np.full(3, 50.0),
-            phase_states=states,
-            phase_signal=[0] * 5,
-            program_green_s=[20.0] * 5,
-            move_in_lane=[0, 1],
-            move_out_lane=[2, 2],
-            move_signal=[0, 0],
-            move_link_index=[0, 1],
-            yellow_s=[3.0],
-            all_red_s=[2.0],
-            approach_ids=["e0", "e1"],
-            approach_signal=[0, 0],
-            lane_approach=np.array([0, 1, -1]),
-            ped_links=[peds],
-        )
-
-    lay = layout(frozenset({2, 3}))
+    lay = two_link_layout(states, frozenset({2, 3}))
     assert lay.continues().tolist() == [
         [False, True, True, False, False],
         [False, False, True, False, False],
@@ -442,5 +430,5 @@ def test_a_green_continues_another_when_it_only_closes_crossings() -> None:
         [False] * 5,
     ]
     assert lay.vehicle_continuation().tolist() == [2, 2, -1, -1, -1]
-    assert not layout(frozenset()).continues().any()
-    assert layout(frozenset()).vehicle_continuation().tolist() == [-1] * 5
+    assert not two_link_layout(states, frozenset()).continues().any()
+    assert two_link_layout(states, frozenset()).vehicle_continuation().tolist() == [-1] * 5
