@@ -293,6 +293,8 @@ def constrain_kernel(
         if target == asked:
             reason = CUT if demand[cur] else GAP_OUT
         end_reason[s] = reason
+        t_stage_s[s] = 0.0
+        changed[s] = True
         if ped_present[cur] and ped_clear_s[cur, target - lo] > 0.0:
             next_p[s] = target
             stage[s] = PED_CLEAR
@@ -308,12 +310,8 @@ def constrain_kernel(
             cur_p[s] = target
             next_p[s] = target
             wait_s[target] = 0.0
-            if continues[cur, target - lo]:
+            if continues[cur, target - lo]:  # counts as shown since its links' green began
                 t_stage_s[s] = _vehicle_green_s(s, target, link_kind, green_s)
-                changed[s] = True
-                continue
-        t_stage_s[s] = 0.0
-        changed[s] = True
 
 
 @njit(cache=True)
