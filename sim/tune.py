@@ -291,8 +291,9 @@ def run_bench(
     """Run ``lightwatch bench`` on ``suite_path`` in a subprocess; its output passes through
     (its standard output to ``stdout`` when given, e.g. ``sys.stderr``).
 
-    SIGTERM is passed on as SIGINT (the bench stops its pool and keeps finished runs); Ctrl-C
-    reaches it directly. Raises :class:`Interrupted`, InputError (exit 2) or RunFailed.
+    SIGTERM is passed on as SIGTERM (the bench stops its pool and keeps finished runs; SIGINT
+    would not reach a bench started from a background shell, which inherits SIGINT ignored);
+    Ctrl-C reaches it directly. Raises :class:`Interrupted`, InputError (exit 2) or RunFailed.
     """
     cmd = [*(argv0 or [sys.executable, "-m", "sim.cli"]), "bench", "--suite", str(suite_path)]
     cmd += ["--out", str(out)]
@@ -307,13 +308,13 @@ def run_bench(
         nonlocal stopped
         stopped = True
         if proc is not None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
 
     old = signal.signal(signal.SIGTERM, forward)
     try:
         proc = subprocess.Popen(cmd, stdout=stdout)
         if stopped:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
         while True:
             try:
                 rc = proc.wait()
@@ -322,7 +323,7 @@ def run_bench(
                 stopped = True
     finally:
         signal.signal(signal.SIGTERM, old)
-    if stopped or rc in (130, -signal.SIGINT, -signal.SIGTERM):
+    if stopped or rc in (130, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
         raise Interrupted("interrupted; finished runs are kept, continue with --resume")
     if rc == 2:
         raise InputError(f"the bench refused the generated suite {suite_path} (message above)")

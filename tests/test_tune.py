@@ -200,14 +200,22 @@ def test_bench_exit_codes_map_to_errors(tmp_path: Path) -> None:
 
 
 def test_sigterm_stops_the_bench_and_says_resume(tmp_path: Path) -> None:
-    # the child sends SIGTERM to this process; the handler passes SIGINT on, the child stops
+    # the child ignores SIGINT, as a bench started from a background shell does, and sends
+    # SIGTERM to this process; the handler passes SIGTERM on, and the child stops on it
+    marker = tmp_path / "terminated"
     code = (
-        "import os, signal, time\n"
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "def stop(signum, frame):\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
         f"os.kill(os.getppid(), {int(signal.SIGTERM)})\n"
-        "try:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    raise SystemExit(130)\n"
+        "time.sleep(30)\n"
     )
     with pytest.raises(Interrupted, match="--resume"):
         run_bench(tmp_path / "s.toml", tmp_path, None, False, [sys.executable, "-c", code])
+    assert marker.exists()  # the bench itself was told to stop, not left running
     assert signal.getsignal(signal.SIGTERM) is not None  # the old handler is back
 
 
