@@ -51,6 +51,9 @@ from sim.errors import InputError
 DEFAULT_YELLOW_S = 3.0
 GREEN_CHARS = frozenset("Gg")
 YELLOW_CHARS = frozenset("yYu")
+GREEN, YELLOW, ALL_RED, PED_CLEAR = 0, 1, 2, 3
+"""Stages of a signal (``sim.timing``): a green, the yellow and all-red intervals that end it,
+and the pedestrian clearance before them. Here so that the layout names what each shows."""
 
 
 def _ends_priority(a: str, b: str) -> bool:
@@ -272,20 +275,20 @@ class NetworkLayout:
     def transition_state(self, p: int, q: int, stage: int) -> str:
         """SUMO state string shown while leaving green ``p`` for green ``q``.
 
-        ``stage`` 1 is the yellow interval, 2 the all-red interval, 3 the pedestrian clearance
-        before them (``sim.timing``: vehicle links still as in ``p``). A pedestrian crossing
-        that ends shows red in all three, never yellow (as in SUMO's own programs: a crossing's
-        change interval is the red it shows while its foes are still held).
+        ``stage`` is :data:`YELLOW`, :data:`ALL_RED` or :data:`PED_CLEAR` (the pedestrian
+        clearance before them, ``sim.timing``: vehicle links still as in ``p``). A pedestrian
+        crossing that ends shows red in all three, never yellow (as in SUMO's own programs: a
+        crossing's change interval is the red it shows while its foes are still held).
         """
         key = (p, q, stage)
         cached = self._transition_cache.get(key)
         if cached is not None:
             return cached
         a = self.phase_states[p]
-        ending = "y" if stage == 1 else "r"
+        ending = "y" if stage == YELLOW else "r"
         peds = self.ped_links[self.phase_signal[p]] if self.ped_links else frozenset()
         out = "".join(
-            ("r" if k in peds else ea if stage == 3 else ending) if c else ea
+            ("r" if k in peds else ea if stage == PED_CLEAR else ending) if c else ea
             for k, (ea, c) in enumerate(zip(a, self.clearing(p, q), strict=True))
         )
         self._transition_cache[key] = out

@@ -94,9 +94,16 @@ from numba import njit
 from numpy.typing import NDArray
 
 from sim.errors import InputError
-from sim.layout import DEFAULT_YELLOW_S, GREEN_CHARS, NetworkLayout
+from sim.layout import (  # the stages: sim.timing is where lightwatch imports them from
+    ALL_RED,
+    DEFAULT_YELLOW_S,
+    GREEN,
+    GREEN_CHARS,
+    PED_CLEAR,
+    YELLOW,
+    NetworkLayout,
+)
 
-GREEN, YELLOW, ALL_RED, PED_CLEAR = 0, 1, 2, 3
 GAP_OUT, MAX_OUT, CUT, STARVATION, FALLBACK = 1, 2, 3, 4, 5
 END_REASONS = ("", "gap-out", "max-out", "cut", "starvation", "fallback")  # by end_reason
 MIN_YELLOW_S = 3.0

@@ -13,7 +13,8 @@ from conftest import resco_dir, sumo_running
 
 from sim import layout as layout_mod
 from sim.errors import InputError
-from sim.layout import NetworkLayout, build_layout, csr_rows
+from sim.layout import ALL_RED, PED_CLEAR, NetworkLayout, build_layout, csr_rows
+from sim.layout import YELLOW as YELLOW_STAGE
 from sim.scenario import scan_net
 
 GREEN = "Gg"
@@ -109,8 +110,8 @@ def test_transition_strings_follow_the_links(net: tuple) -> None:
                     if x in GREEN and (y not in GREEN or (x == "G" and y == "g"))
                 ]
                 assert lay.needs_clearance[p, q - lay.phase_ptr[s]] == bool(ending)
-                yellow = lay.transition_state(p, q, 1)
-                red = lay.transition_state(p, q, 2)
+                yellow = lay.transition_state(p, q, YELLOW_STAGE)
+                red = lay.transition_state(p, q, ALL_RED)
                 assert len(yellow) == len(red) == len(a)
                 assert [i for i, c in enumerate(yellow) if c == "y"] == ending
                 assert [i for i, c in enumerate(red) if c == "y"] == []
@@ -135,7 +136,7 @@ def test_transition_matches_the_programs_own_yellow(net: tuple) -> None:
             nxt = program[(i + 1) % len(program)]
             after = program[(i + 2) % len(program)]
             if st in index and after in index and any(c in YELLOW for c in nxt):
-                got = lay.transition_state(index[st], index[after], 1)
+                got = lay.transition_state(index[st], index[after], YELLOW_STAGE)
                 for k, (a, b) in enumerate(zip(st, after, strict=True)):
                     if a in GREEN and b in GREEN:
                         assert got[k] == a, (tls_id, i, k)
@@ -378,10 +379,10 @@ def test_a_continuing_crossing_clears_when_a_stream_crossing_it_ends() -> None:
     assert clears("gGGG", "rGGG", peds) == [True, False, False, False]  # no paths known
     assert clears("gGrG", "gGGG", peds, foes) == [True, False, False, False]
     lay = two_link_layout(["gGGG", "rGGG"], peds, foes)
-    assert lay.transition_state(0, 1, 3) == "gGrG"  # pedestrian clearance: crossing 2 red
-    assert lay.transition_state(0, 1, 1) == "yGrG"
-    assert lay.transition_state(0, 1, 2) == "rGrG"
-    assert lay.transition_state(1, 0, 1) == "rGGG"  # nothing ends; link 0 opens after
+    assert lay.transition_state(0, 1, PED_CLEAR) == "gGrG"  # pedestrian clearance: crossing 2 red
+    assert lay.transition_state(0, 1, YELLOW_STAGE) == "yGrG"
+    assert lay.transition_state(0, 1, ALL_RED) == "rGrG"
+    assert lay.transition_state(1, 0, YELLOW_STAGE) == "rGGG"  # nothing ends; link 0 opens after
 
 
 def test_crossing_foes_are_the_links_from_or_to_the_edges_it_crosses(tmp_path: Path) -> None:
