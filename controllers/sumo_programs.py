@@ -29,7 +29,8 @@ and no longer extends, so the check is not needed. ``build_all_detectors`` build
 not relevant for any actuated phase too. Every parameter is written as a ``<param>`` of each
 generated ``<tlLogic>`` (SUMO 1.28 keys: ``max-gap``, ``detector-gap``, ``passing-time``,
 ``jam-threshold``, ``detector-length``, ``build-all-detectors``, ``inactive-threshold``;
-``detectorRange``, ``minTimeLoss``, ``extendMaxDur``). The defaults are SUMO's, except max green:
+``detectorRange``, ``minTimeloss`` (so spelt in SUMO's code; the ``minTimeLoss`` of its
+documentation is ignored), ``extendMaxDur``). The defaults are SUMO's, except max green:
 60 s for both, as for ``count`` and the other lightwatch-timed peers.
 """
 
@@ -285,6 +286,8 @@ class SumoDelay(_SumoProgram):
     def sumo_params(self) -> dict[str, float | bool | str]:
         return {
             "detectorRange": self.params.detector_range_m,
-            "minTimeLoss": self.params.min_time_loss_s,
+            # SUMO reads "minTimeloss" (MSDelayBasedTrafficLightLogic); its documentation's
+            # "minTimeLoss" is silently ignored, leaving the threshold at 1 s
+            "minTimeloss": self.params.min_time_loss_s,
             "extendMaxDur": self.params.extend_max_dur,
         }

@@ -3,6 +3,7 @@ seeds, typed controller parameters, SUMO program options, and one real tuning ru
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
@@ -10,6 +11,7 @@ import sys
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
@@ -255,7 +257,7 @@ def test_program_options_reach_sumo(tmp_path: Path) -> None:
     expect = {
         "actuated": {"max-gap": "2.5", "jam-threshold": "30", "build-all-detectors": "true",
                      "detector-length": "1.5", "passing-time": "2.2", "detector-gap": "2"},
-        "delay_based": {"extendMaxDur": "true", "minTimeLoss": "2", "detectorRange": "100"},
+        "delay_based": {"extendMaxDur": "true", "minTimeloss": "2", "detectorRange": "100"},
     }  # fmt: skip
     for ctl, kind in ((act, "actuated"), (dly, "delay_based")):
         workdir = tmp_path / kind
@@ -276,6 +278,30 @@ def test_program_options_reach_sumo(tmp_path: Path) -> None:
                 assert api.trafficlight.getProgram(tls) == "lightwatch"
                 for key, value in expect[kind].items():
                     assert api.trafficlight.getParameter(tls, key) == value
+
+
+def test_the_delay_program_uses_its_time_loss_threshold(tmp_path: Path) -> None:
+    # SUMO's delay_based program extends a green only for vehicles whose time loss exceeds the
+    # threshold; one no vehicle reaches never extends it, so its greens end sooner
+    from sim.runner import RunConfig, run
+
+    def mean_green_s(min_time_loss_s: float) -> float:
+        states: list[str] = []
+
+        def on_step(backend: Any, timing: Any) -> None:
+            api = backend.api
+            states.append(api.trafficlight.getRedYellowGreenState(api.trafficlight.getIDList()[0]))
+
+        cfg = RunConfig(
+            scenario="single", controller="sumo-delay", seed=1, end_s=900,
+            params={"min_time_loss_s": min_time_loss_s},
+            out=str(tmp_path / f"tl{min_time_loss_s:g}"),
+        )  # fmt: skip
+        run(cfg, on_step=on_step)
+        runs = [len(list(g)) for st, g in itertools.groupby(states) if "y" not in st]
+        return sum(runs) / len(runs)
+
+    assert mean_green_s(1e6) < 0.8 * mean_green_s(1.0)
 
 
 def test_max_green_defaults_match_count() -> None:
