@@ -457,3 +457,29 @@ def test_committed_grids_parse_and_hold_each_peers_defaults() -> None:
                 else getattr(ctl.timing_defaults, a.key)
             )  # fmt: skip
             assert default in a.values, (peer, a.key)
+
+
+def test_committed_tuned_settings_come_from_their_grid() -> None:
+    # every benchmarks/tuned/NAME.toml was searched over the committed grid of its peer, on the
+    # choosing seeds only, and names networks of the evaluation suite
+    root = Path(__file__).resolve().parents[1]
+    grids = tomllib.loads((root / "benchmarks/tuned/grids.toml").read_text())
+    rows = {
+        s.get("label") or s.get("name") or Path(s["path"]).name
+        for s in tomllib.loads((root / "benchmarks/suites/eval.toml").read_text())["scenarios"]
+    }
+    networks = {row.split(".", 1)[0] for row in rows}
+    for path in sorted((root / "benchmarks/tuned").glob("*.toml")):
+        if path.name == "grids.toml":
+            continue
+        doc = load_tuned(path)
+        peer = doc["controller"]
+        assert path.stem == peer
+        assert set(doc["seeds"]) <= {1, 2, 3, 4, 5}
+        grid = {k: [float(v) for v in vs] for k, vs in grids[peer].items()}
+        assert {k: [float(v) for v in vs] for k, vs in doc["grid"].items()} == grid
+        assert doc["scenarios"] and set(doc["scenarios"]) <= networks, path.name
+        for entry in doc["scenarios"].values():
+            chosen = {**entry.get("params", {}), **entry.get("settings", {})}
+            assert set(chosen) == set(grid)
+            assert all(float(v) in grid[k] for k, v in chosen.items())
