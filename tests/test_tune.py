@@ -282,10 +282,10 @@ def test_program_options_reach_sumo(tmp_path: Path) -> None:
 
 def test_the_delay_program_uses_its_time_loss_threshold(tmp_path: Path) -> None:
     # SUMO's delay_based program extends a green only for vehicles whose time loss exceeds the
-    # threshold; one no vehicle reaches never extends it, so its greens end sooner
+    # threshold; a threshold no vehicle reaches never extends one, so its greens end sooner
     from sim.runner import RunConfig, run
 
-    def mean_green_s(min_time_loss_s: float) -> float:
+    def mean_green_steps(min_time_loss_s: float) -> float:
         states: list[str] = []
 
         def on_step(backend: Any, timing: Any) -> None:
@@ -301,7 +301,7 @@ def test_the_delay_program_uses_its_time_loss_threshold(tmp_path: Path) -> None:
         runs = [len(list(g)) for st, g in itertools.groupby(states) if "y" not in st]
         return sum(runs) / len(runs)
 
-    assert mean_green_s(1e6) < 0.8 * mean_green_s(1.0)
+    assert mean_green_steps(1e6) < 0.8 * mean_green_steps(1.0)
 
 
 def test_max_green_defaults_match_count() -> None:
