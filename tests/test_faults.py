@@ -87,8 +87,16 @@ def _children(pid: int) -> list[tuple[int, str]]:
 
 
 def _connected(child: int) -> bool:
-    """The SUMO child has accepted its TraCI client (an established connection on its port)."""
-    cmd = (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")
+    """The SUMO child has accepted its TraCI client (an established connection on its port).
+
+    False while the child is still inside ``exec``: the kernel names it ``sumo`` before its
+    argument pages are set up, so its command line can read empty for a moment."""
+    try:
+        cmd = (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if b"--remote-port" not in cmd[:-1]:
+        return False
     port = int(cmd[cmd.index(b"--remote-port") + 1])
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as fh:
@@ -114,7 +122,14 @@ def test_killing_sumo_mid_run_fails_with_one_line_and_a_partial_marker(tmp_path:
                 break
             time.sleep(0.05)
         assert sumo is not None, "no SUMO child process connected"
-        time.sleep(2.0)  # well inside the 3600 s window (it takes far longer than 2 s)
+        # Steps have run once a finished trip reaches the trip file (it does within seconds,
+        # long before the 3600 s window ends; a loaded machine may take a while to get there).
+        trips = out.with_name("out.partial") / "tripinfo.xml"
+        while time.monotonic() < deadline and proc.poll() is None:
+            if trips.exists() and b"<tripinfo " in trips.read_bytes():
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the run ended before SUMO was killed"
         os.kill(sumo, signal.SIGKILL)
         _, stderr = proc.communicate(timeout=120)
     finally:
