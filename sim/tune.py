@@ -8,8 +8,10 @@ folder), which ``lightwatch bench`` runs in a subprocess (``python -m sim.cli be
 progress lines pass through, Ctrl-C or SIGTERM stop it, ``--resume`` continues). From the
 ``bench.json`` it writes, the best combination per scenario is the one with the lowest mean
 ``delay_s`` over the seeds (ties: the lower worst-seed ``delay_s``, then grid order), among
-combinations that finished every seed. The choice is saved as data (a TOML "tuned file"; format in
-:func:`tuned_document`) that ``benchmarks/evaluate.py`` turns into evaluation runs.
+combinations that finished every seed; a grid key that changed no delay anywhere gets a
+``warning:`` line (:func:`sim.tuned.inert_axes`). The choice is saved as data (a TOML "tuned
+file"; format in :func:`tuned_document`) that ``benchmarks/evaluate.py`` turns into evaluation
+runs.
 
 Assumptions:
     * Seeds 6-10 are the evaluation seeds (``benchmarks/PROTOCOL.md``): tuning on them is refused
@@ -46,7 +48,7 @@ import tomli_w
 from sim import __version__
 from sim.config import read_toml
 from sim.errors import InputError, LightwatchError, RunFailed
-from sim.tuned import METRIC, TUNED_KIND, Choice, select_best
+from sim.tuned import METRIC, TUNED_KIND, Choice, inert_axes, select_best
 
 EVAL_SEEDS = frozenset(range(6, 11))
 TUNE_SEEDS = "1-5"
@@ -470,6 +472,12 @@ def tune_cmd(
     if not choices:
         raise RunFailed("no combination finished every seed on any scenario")
     print_choices(controller, choices)
+    for key in inert_axes(report, combos, seed_list):
+        click.echo(
+            f"warning: --grid {key} changed no result (every pair of settings differing only in "
+            f"it gave the same delays on every seed); check that {controller} reads it",
+            err=True,
+        )
     doc = tuned_document(
         controller,
         axes,

@@ -8,6 +8,7 @@ seed are eligible.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,3 +79,29 @@ def load_tuned(path: str | Path) -> dict[str, Any]:
         except InputError as exc:
             raise InputError(f"{p} [{scenario}]: {exc}") from None
     return doc
+
+
+def inert_axes(
+    report: Mapping[str, Any], combos: Mapping[str, Mapping[str, Value]], seeds: Sequence[int]
+) -> list[str]:
+    """Grid keys that changed no result: every pair of combinations that differ only in the key
+    and finished every seed of the same scenario gave identical per-seed ``delay_s`` (SUMO is
+    deterministic per seed, so a parameter the controller reads almost always moves some
+    figure; one that never does is likely not reaching it, e.g. a misspelled SUMO option). Keys
+    with no such pair are not reported. In the order of the keys of the first combination."""
+    keys = list(next(iter(combos.values()), {}))
+    compared = dict.fromkeys(keys, False)
+    changed = dict.fromkeys(keys, False)
+    for per in report.get("results", {}).values():
+        runs: dict[str, tuple[float, ...]] = {}
+        for label, entry in per.items():
+            per_seed = entry.get("seeds", {}) if label in combos else {}
+            delays = tuple(per_seed.get(str(s), {}).get(METRIC) for s in seeds)
+            if delays and None not in delays:
+                runs[label] = delays
+        for a, b in itertools.combinations(runs, 2):
+            differ = [k for k in keys if combos[a].get(k) != combos[b].get(k)]
+            if len(differ) == 1:
+                compared[differ[0]] = True
+                changed[differ[0]] |= runs[a] != runs[b]
+    return [k for k in keys if compared[k] and not changed[k]]

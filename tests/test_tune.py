@@ -30,7 +30,7 @@ from sim.tune import (
     run_bench,
     tuned_document,
 )
-from sim.tuned import load_tuned, select_best
+from sim.tuned import inert_axes, load_tuned, select_best
 from tests.conftest import bundled_scenario, run_cli, sumo_running
 
 BENCH_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")  # what the bench accepts
@@ -159,6 +159,23 @@ def test_best_setting_is_the_lowest_mean_then_the_lowest_worst_seed() -> None:
     # on an exact tie of both, the grid order decides
     tie = {"results": {"x": {"g@b": _entry({1: 2.0}), "g@a": _entry({1: 2.0})}}}
     assert select_best(tie, combos, (1,))["x"].label == "g@a"
+
+
+def test_a_key_that_never_changes_a_delay_is_reported_inert() -> None:
+    combos = {f"g@{a}-{b}": {"a": a, "b": b} for a, b in itertools.product((1.0, 2.0), ("x", "y"))}
+    same, other = _entry({1: 5.0, 2: 6.0}), _entry({1: 5.0, 2: 7.0})
+    report = {
+        "results": {
+            # b never matters; a matters on seed 2 of one scenario only
+            "s": {"g@1.0-x": same, "g@1.0-y": same, "g@2.0-x": same, "g@2.0-y": same},
+            "t": {"g@1.0-x": same, "g@1.0-y": same, "g@2.0-x": other, "g@2.0-y": other},
+        }
+    }
+    assert inert_axes(report, combos, (1, 2)) == ["b"]
+    # a pair where one side misses a seed compares nothing: no verdict on a key never compared
+    partial = {"results": {"s": {"g@1.0-x": same, "g@1.0-y": _entry({1: 5.0})}}}
+    assert inert_axes(partial, combos, (1, 2)) == []
+    assert inert_axes(partial, combos, (1,)) == ["b"]
 
 
 def test_tuned_file_round_trip(tmp_path: Path) -> None:
@@ -325,6 +342,7 @@ def test_tune_end_to_end_on_single(tmp_path: Path) -> None:
     res = run_cli(*args, timeout_s=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "[4/4]" in res.stderr  # the bench's progress lines pass through
+    assert "warning" not in res.stderr  # max_gap_s changes the delays
     report = json.loads((out / "bench.json").read_text())
     per = report["results"]["single"]
     assert set(per) == {"sumo-actuated@max_gap_s-1", "sumo-actuated@max_gap_s-5"}
@@ -343,6 +361,18 @@ def test_tune_end_to_end_on_single(tmp_path: Path) -> None:
     again = run_cli(*args, "--resume", timeout_s=600)
     assert again.returncode == 0 and "4 already done, 0 to run" in again.stderr
     assert tomllib.loads(save.read_text())["scenarios"] == tuned["scenarios"]
+
+
+def test_tune_warns_of_a_grid_key_that_changes_nothing(tmp_path: Path) -> None:
+    # single has no buses and no riders: every vehicle weighs one car whatever person_weight is
+    res = run_cli(
+        "tune", "--controller", "count", "--grid", "person_weight=0,1", "--grid",
+        "yield_min_s=5,20", "--scenario", bundled_scenario("single"), "--seeds", "1",
+        "--end", "300", "--jobs", "2", "--out", str(tmp_path / "tune"), timeout_s=600,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    warnings = [ln for ln in res.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "--grid person_weight changed no result" in warnings[0]
 
 
 # --------------------------------------------------------------------------------------------
