@@ -292,6 +292,45 @@ def test_a_bench_interrupted_halfway_resumes_with_only_the_missing_runs(
         assert metrics(read_summary(out, key)) == metrics(read_summary(blessed["out"], key))
 
 
+def test_sigterm_to_the_bench_alone_stops_the_runs_in_flight(tmp_path: Path) -> None:
+    # SIGTERM sent to the bench process only (a service manager, `kill PID`): its worker is not
+    # told by the terminal, so the bench itself must stop the run it has in flight
+    suite = tmp_path / "long.toml"
+    suite.write_text(
+        'name = "long"\nseeds = [1]\n\n[[scenarios]]\nname = "grid4x4"\nprofile = "saturated"\n'
+        '\n[[controllers]]\nname = "count"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from sim.cli import main; main()", "bench", "--suite", str(suite),
+         "--out", str(out), "--jobs", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            trips = list(out.rglob("*.partial/tripinfo.xml"))
+            if trips and b"<tripinfo " in trips[0].read_bytes():
+                break  # the run is stepping
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert not list(out.rglob("summary.json"))  # the hour-long run did not go on to its end
+    markers = list(out.rglob("*.partial/PARTIAL"))
+    assert len(markers) == 1 and "SIGTERM" in markers[0].read_text(encoding="utf-8")
+
+
 def test_resume_reruns_a_result_made_with_another_configuration(
     blessed: dict[str, Path], tmp_path: Path
 ) -> None:

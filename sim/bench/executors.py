@@ -34,7 +34,7 @@ import click
 
 from sim import outdir
 from sim.bench.suite import PlannedRun, Suite, result_settings
-from sim.errors import InputError, RunFailed
+from sim.errors import InputError, RunFailed, install_sigterm_handler
 from sim.runner import RunConfig, run
 
 # called once per finished run: (n_done, n_total, run, summary or None, error message or None)
@@ -82,7 +82,10 @@ def _run_local(cfg: RunConfig) -> dict[str, Any]:
 def _local_pool(runs: list[PlannedRun], out: Path, jobs: int) -> Iterator[tuple[PlannedRun, Any]]:
     """Yield ``(run, summary or exception)`` as runs finish; one process per run."""
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=get_context("spawn"), max_tasks_per_child=1
+        max_workers=jobs,
+        mp_context=get_context("spawn"),
+        max_tasks_per_child=1,
+        initializer=install_sigterm_handler,  # a run stopped by SIGTERM leaves its PARTIAL marker
     ) as pool:
         pending: dict[Future[dict[str, Any]], PlannedRun] = {
             pool.submit(_run_local, dataclasses.replace(r.config, out=str(run_dir(out, r)))): r
@@ -98,6 +101,12 @@ def _local_pool(runs: list[PlannedRun], out: Path, jobs: int) -> Iterator[tuple[
         except BaseException:
             for fut in pending:
                 fut.cancel()
+            # Runs in flight stop too: Ctrl-C in a terminal reaches the workers with the bench,
+            # a SIGTERM sent to the bench alone would otherwise wait for them to finish (minutes).
+            # The pool has no public way to reach its workers before Python 3.14.
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
             raise
 
 
