@@ -108,10 +108,13 @@ def check_value(where: str, key: str, value: Any) -> Any:
             raise InputError(f"{where}: seeds repeat")
         return tuple(value)
     if not isinstance(value, dict) or not all(
-        isinstance(v, int | float | str) and not isinstance(v, bool) for v in value.values()
+        isinstance(v, int | float | str | bool) for v in value.values()
     ):
-        raise InputError(f"{where}: {key} must be a table of numbers")
-    return {str(k): v for k, v in value.items()}
+        raise InputError(f"{where}: {key} must be a table of numbers, strings or booleans")
+    # booleans as the text `lightwatch tune` writes, so both spell a run's settings alike
+    return {
+        str(k): ("true" if v else "false") if isinstance(v, bool) else v for k, v in value.items()
+    }
 
 
 def check_settings(

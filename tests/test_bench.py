@@ -450,6 +450,20 @@ def test_bad_suites_are_input_errors(tmp_path: Path, body: str, message: str) ->
         bench.load_suite(path)
 
 
+def test_suite_params_take_toml_booleans_as_tune_writes_them(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    head = 'seeds = [1]\nscenarios = ["single"]\n[[controllers]]\nname = "sumo-actuated"\n'
+    path.write_text(head + "params = { build_all_detectors = true, max_gap_s = 2 }\n")
+    (run,) = bench.load_suite(path).runs
+    assert run.config.params == {"build_all_detectors": "true", "max_gap_s": 2}
+    path.write_text(head.replace("sumo-actuated", "count") + "params = { extend_veh = true }\n")
+    with pytest.raises(InputError, match="'extend_veh' must be a number"):
+        bench.load_suite(path)
+    path.write_text(head + "params = { max_gap_s = [2] }\n")
+    with pytest.raises(InputError, match="table of numbers, strings or booleans"):
+        bench.load_suite(path)
+
+
 def test_missing_scenario_paths_are_skipped_only_when_asked(tmp_path: Path) -> None:
     (tmp_path / "suites").mkdir()
     path = tmp_path / "suites" / "s.toml"
