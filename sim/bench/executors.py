@@ -16,9 +16,11 @@ Assumptions:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +36,7 @@ import click
 
 from sim import outdir
 from sim.bench.suite import PlannedRun, Suite, result_settings
-from sim.errors import InputError, RunFailed, install_sigterm_handler
+from sim.errors import InputError, RunFailed, Terminated
 from sim.runner import RunConfig, run
 
 # called once per finished run: (n_done, n_total, run, summary or None, error message or None)
@@ -75,6 +77,12 @@ def local_jobs(jobs: int | None, n_runs: int) -> int:
     return max(1, min(jobs or os.cpu_count() or 1, max(1, n_runs)))
 
 
+def _interruptible() -> None:
+    """Worker start: SIGINT raises KeyboardInterrupt even where the bench was started with
+    SIGINT ignored (a background shell), so the bench can stop a run in flight."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _run_local(cfg: RunConfig) -> dict[str, Any]:
     return run(cfg).summary
 
@@ -85,7 +93,7 @@ def _local_pool(runs: list[PlannedRun], out: Path, jobs: int) -> Iterator[tuple[
         max_workers=jobs,
         mp_context=get_context("spawn"),
         max_tasks_per_child=1,
-        initializer=install_sigterm_handler,  # a run stopped by SIGTERM leaves its PARTIAL marker
+        initializer=_interruptible,
     ) as pool:
         pending: dict[Future[dict[str, Any]], PlannedRun] = {
             pool.submit(_run_local, dataclasses.replace(r.config, out=str(run_dir(out, r)))): r
@@ -98,15 +106,18 @@ def _local_pool(runs: list[PlannedRun], out: Path, jobs: int) -> Iterator[tuple[
                     r = pending.pop(fut)
                     exc = fut.exception()
                     yield r, (exc if exc is not None else fut.result())
-        except BaseException:
+        except BaseException as exc:
             for fut in pending:
                 fut.cancel()
-            # Runs in flight stop too: Ctrl-C in a terminal reaches the workers with the bench,
-            # a SIGTERM sent to the bench alone would otherwise wait for them to finish (minutes).
-            # The pool has no public way to reach its workers before Python 3.14.
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                if proc.is_alive():
-                    proc.terminate()
+            if isinstance(exc, Terminated):
+                # Ctrl-C in a terminal reaches the workers with the bench; a SIGTERM sent to the
+                # bench alone would wait for the runs in flight to finish (minutes): pass them a
+                # Ctrl-C, which ends a run with its PARTIAL marker. (The pool has no public way
+                # to reach its workers before Python 3.14.)
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    if proc.is_alive() and proc.pid is not None:
+                        with contextlib.suppress(OSError):
+                            os.kill(proc.pid, signal.SIGINT)
             raise
 
 
