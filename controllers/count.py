@@ -89,6 +89,8 @@ def count_kernel(
     yield_min_s: float,
     lane_mark: NDArray[np.bool_],  # [n_lanes] scratch, all False on entry and exit
     continuation: NDArray[np.int64],  # [n_phases] green continuing p without its crossings, -1
+    wait_s: NDArray[np.float64],  # [n_phases] s a phase has waited with demand (Timing.wait_s)
+    starve_due_s: NDArray[np.float64],  # [n_signals] max wait - (min green + yellow + all-red)
     out: NDArray[np.int64],  # [n_signals] requested phase, -1 keeps
 ) -> None:
     """Request per signal (module docstring). Ties between phases go to the lowest index."""
@@ -129,6 +131,13 @@ def count_kernel(
             # held for its vehicles: past the walk the crossings close, the vehicles keep going
             out[s] = continuation[cur]
             continue
+        # a new green the starvation bound would cut at its min green is not started: the
+        # phase that has waited longest past starve_due_s goes first
+        worst = -1.0
+        for p in range(phase_ptr[s], phase_ptr[s + 1]):
+            if p != cur and wait_s[p] >= starve_due_s[s] and wait_s[p] > worst:
+                best = p
+                worst = wait_s[p]
         out[s] = best
 
 
@@ -254,6 +263,16 @@ class Count(Controller):
             self.params.yield_min_s,
             self._lane_mark,
             self._continuation,
+            timing.wait_s,
+            self._starve_due_s(timing),
             self._request,
         )
         return self._request
+
+    def _starve_due_s(self, timing: Timing) -> NDArray[np.float64]:
+        """[n_signals] s: a phase that has waited this long may reach the starvation bound
+        before the min green of a green asked for now has passed: one step to act on the
+        request, the longest clearance (yellow, all-red, all-red held while a vehicle is left in
+        the junction: ``box_max_s``), then min green."""
+        clear_s = timing.yellow_s + timing.all_red_s + timing.box_max_s
+        return timing.max_wait_s - (timing.min_green_s + clear_s + timing.dt_s)

@@ -278,6 +278,19 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
             ],
             dtype=np.int64,
         ),
+        # phases' waits around the look-ahead point (due = 100 s here, or never)
+        "wait_s": np.array(
+            draw(
+                st.lists(
+                    st.sampled_from([0.0, 0.0, 50.0, 99.5, 100.0, 110.0]),
+                    min_size=n_ph,
+                    max_size=n_ph,
+                )
+            )
+        ),
+        "starve_due_s": np.array(
+            draw(st.lists(st.sampled_from([100.0, np.inf]), min_size=n, max_size=n))
+        ),
         "out": np.full(n, -5, dtype=np.int64),
     }
 
