@@ -8,7 +8,13 @@ the queue has gone, or what remains is blocked (a permissive left waiting for a 
 or max green is reached, the green goes to the phase that would release the most *additional*
 vehicles: the sum, over the lanes it serves that are not green already, of ``max(halting vehicles,
 vehicles within the detection range)``, where the detection range (100 m by default) continues
-upstream past short lanes. A lane whose every exit is full (halting vehicles at least
+upstream past short lanes. A lane the current green shows only permissive (``g``) while none of
+its vehicles moves is not green in that sense: its vehicles wait for gaps in conflicting traffic,
+and a green that shows it protected (``G``) releases them. Without this a protected-left green
+that serves a subset of a permissive green's lanes counted nothing from it and came only when the
+starvation bound forced it, while the left queue overflowed its pocket and blocked the through
+lanes (bundled ``single``, seeds 1-5, 1 h: peak profile PEAK, saturated SAT; benchmarks/README.md).
+A lane whose every exit is full (halting vehicles at least
 ``full_ratio`` of its capacity) counts as empty: releasing it would only block the junction.
 Phases with no such vehicles are skipped; with no competing demand the green rests. The shared
 timing kernel adds min green, yellow/all-red and the starvation bound.
@@ -18,6 +24,12 @@ waits with more than ``yield_ratio`` (2) times the vehicles the current green se
 trickle on a main road cannot hold a long queue on the side street to max green. The cut made the
 two-junction clusters of the RESCO ingolstadt21 map gridlock until the spillback guard counted one
 halting car as filling a short connector lane; ``-p yield_ratio=0`` turns it off.
+
+A switch does not start a green that the starvation bound (``--max-wait-s``) would cut at its
+min green: when another phase has waited so long that it would reach the bound before a new
+green's min green has passed (one step, the longest clearance including the all-red held for a
+vehicle left in the junction, then min green), the longest-waiting such phase is requested
+instead of the one with the most vehicles.
 
 People ("lights watch the people"). On nets with crossings or buses the need counts the persons a
 green would release, in passenger-car units so that a car still counts 1 and car-only traffic is
@@ -76,6 +88,7 @@ def count_kernel(
     phase_ptr: NDArray[np.int64],  # [n_signals + 1]
     phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
     phase_lane_idx: NDArray[np.int64],  # [nnz]
+    permissive: NDArray[np.bool_],  # [nnz] the lane's movements are all permissive in the phase
     lane_need: NDArray[np.float64],  # [n_lanes] vehicles needing green: max(queue, near)
     phase_need: NDArray[np.float64],  # [n_phases] need beyond the lanes (pedestrians)
     moving_veh: NDArray[np.int32],  # [n_lanes] moving vehicles within the gap range
@@ -90,7 +103,7 @@ def count_kernel(
     lane_mark: NDArray[np.bool_],  # [n_lanes] scratch, all False on entry and exit
     continuation: NDArray[np.int64],  # [n_phases] green continuing p without its crossings, -1
     wait_s: NDArray[np.float64],  # [n_phases] s a phase has waited with demand (Timing.wait_s)
-    starve_due_s: NDArray[np.float64],  # [n_signals] max wait - (min green + yellow + all-red)
+    starve_due_s: NDArray[np.float64],  # [n_signals] max wait - (step + clearance + min green)
     out: NDArray[np.int64],  # [n_signals] requested phase, -1 keeps
 ) -> None:
     """Request per signal (module docstring). Ties between phases go to the lowest index."""
@@ -103,8 +116,10 @@ def count_kernel(
         cur_need = 0.0
         for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
             lane = phase_lane_idx[k]
-            lane_mark[lane] = True
             moving += moving_veh[lane]
+            if permissive[k] and moving_veh[lane] == 0:
+                continue  # yielding and not moving: not released by this green
+            lane_mark[lane] = True
             cur_need += lane_need[lane]
         cur_need += phase_need[cur]
         best = -1
@@ -210,6 +225,7 @@ class Count(Controller):
         self._weight = np.ones(layout.n_lanes)
         self._holding = np.zeros(layout.phase_lane_idx.shape[0], dtype=np.int64)
         self._continuation = layout.vehicle_continuation()
+        self._permissive = layout.permissive_lanes()
 
     def moving_lanes(self, timing: Timing) -> NDArray[np.int64]:
         """Lanes of the greens past min green (:func:`holding_lanes_kernel`)."""
@@ -250,6 +266,7 @@ class Count(Controller):
             lay.phase_ptr,
             lay.phase_lane_ptr,
             lay.phase_lane_idx,
+            self._permissive,
             self._lane_need,
             self._phase_need,
             state.moving_veh,

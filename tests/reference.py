@@ -326,6 +326,7 @@ def count_ref(
     phase_ptr: NDArray[np.int64],
     phase_lane_ptr: NDArray[np.int64],
     phase_lane_idx: NDArray[np.int64],
+    permissive: NDArray[np.bool_],
     lane_need: NDArray[np.float64],
     phase_need: NDArray[np.float64],
     moving_veh: NDArray[np.int32],
@@ -346,7 +347,8 @@ def count_ref(
     """Twin of ``controllers.count.count_kernel`` (same parameter names; keep them in step).
 
     Per signal: keep the green (-1) during a clearance or before min green. Otherwise find the
-    other phase releasing the most vehicles on lanes the current green does not serve, plus its
+    other phase releasing the most vehicles on lanes the current green does not serve (a lane
+    it shows only permissive, ``permissive``, with no moving vehicle is not served), plus its
     ``phase_need`` (pedestrians; the current green's adds to its own need) (lowest
     index on ties; none when no such vehicles); request it unless more than ``extend_veh`` served
     vehicles still move and max green is not reached, unless the cut is on (``yield_ratio`` > 0),
@@ -365,9 +367,15 @@ def count_ref(
         if stage[s] != GREEN or t_stage_s[s] < min_green_s[s]:
             continue
         cur = int(cur_p[s])
-        served = set(lanes(cur))
         moving = sum(float(moving_veh[lane]) for lane in lanes(cur))
-        cur_need = sum(float(lane_need[lane]) for lane in lanes(cur)) + float(phase_need[cur])
+        # a lane the green shows only permissive whose vehicles all stand is not served by it
+        rows = range(int(phase_lane_ptr[cur]), int(phase_lane_ptr[cur + 1]))
+        served = {
+            int(phase_lane_idx[k])
+            for k in rows
+            if not (permissive[k] and moving_veh[phase_lane_idx[k]] == 0)
+        }
+        cur_need = sum(float(lane_need[lane]) for lane in served) + float(phase_need[cur])
         need: dict[int, float] = {}
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
             if p != cur:

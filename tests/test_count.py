@@ -92,3 +92,15 @@ def test_no_green_is_started_only_for_the_starvation_bound_to_cut_it(tmp_path: P
     starved = [d for d, why in greens if why == "starvation"]
     assert starved, "no green ended by starvation: the scenario no longer tests the rule"
     assert not [d for d in starved if d <= 5.0 + 0.5], starved
+
+
+def test_count_beats_fixed_on_single_at_peak_with_protected_lefts(tmp_path: Path) -> None:
+    """single's left-turn pockets at peak demand: left-turners stand on their permissive green
+    (oncoming traffic leaves no gaps), so count must show the protected-left greens for them
+    rather than wait for the starvation bound while the pockets overflow into the through lanes
+    (it did, and lost to the fixed plan)."""
+    scenario = bundled_scenario("single")
+    window = {"profile": "peak", "end_s": 1800.0}
+    assert _delay(tmp_path, scenario, "count", **window) < _delay(
+        tmp_path, scenario, "fixed", **window
+    )

@@ -240,6 +240,10 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
         "phase_ptr": sig.phase_ptr,
         "phase_lane_ptr": lane_ptr,
         "phase_lane_idx": lane_idx,
+        "permissive": np.array(
+            draw(st.lists(st.booleans(), min_size=len(lane_idx), max_size=len(lane_idx))),
+            dtype=np.bool_,
+        ),
         "lane_need": need,
         "phase_need": np.array(draw(st.lists(NEED, min_size=n_ph, max_size=n_ph))),
         "queue_veh": counts(n_lanes, draw),
