@@ -92,6 +92,7 @@ def count_kernel(
     lane_need: NDArray[np.float64],  # [n_lanes] vehicles needing green: max(queue, near)
     phase_need: NDArray[np.float64],  # [n_phases] need beyond the lanes (pedestrians)
     moving_veh: NDArray[np.int32],  # [n_lanes] moving vehicles within the gap range
+    lane_full: NDArray[np.bool_],  # [n_lanes] halting vehicles fill the lane (full_ratio)
     cur_p: NDArray[np.int64],  # [n_signals]
     stage: NDArray[np.int8],  # [n_signals]
     t_stage_s: NDArray[np.float64],  # [n_signals]
@@ -117,8 +118,8 @@ def count_kernel(
         for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
             lane = phase_lane_idx[k]
             moving += moving_veh[lane]
-            if permissive[k] and moving_veh[lane] == 0:
-                continue  # yielding and not moving: not released by this green
+            if permissive[k] and lane_full[lane] and moving_veh[lane] == 0:
+                continue  # yielding, full and still: not released by this green
             lane_mark[lane] = True
             cur_need += lane_need[lane]
         cur_need += phase_need[cur]
@@ -226,6 +227,8 @@ class Count(Controller):
         self._holding = np.zeros(layout.phase_lane_idx.shape[0], dtype=np.int64)
         self._continuation = layout.vehicle_continuation()
         self._permissive = layout.permissive_lanes()
+        self._full_at = np.zeros(layout.n_lanes)
+        self._lane_full = np.zeros(layout.n_lanes, dtype=np.bool_)
 
     def moving_lanes(self, timing: Timing) -> NDArray[np.int64]:
         """Lanes of the greens past min green (:func:`holding_lanes_kernel`)."""
@@ -270,6 +273,7 @@ class Count(Controller):
             self._lane_need,
             self._phase_need,
             state.moving_veh,
+            self._full_lanes(state),
             timing.cur_p,
             timing.stage,
             timing.t_stage_s,
@@ -285,6 +289,14 @@ class Count(Controller):
             self._request,
         )
         return self._request
+
+    def _full_lanes(self, state: SensedState) -> NDArray[np.bool_]:
+        """[n_lanes]: halting vehicles fill the lane as the spillback guard counts an exit
+        full (at least ``max(1, floor(full_ratio * capacity))``)."""
+        np.floor(self.params.full_ratio * state.capacity_veh, out=self._full_at)
+        np.maximum(self._full_at, 1.0, out=self._full_at)
+        np.greater_equal(state.queue_veh, self._full_at, out=self._lane_full)
+        return self._lane_full
 
     def _starve_due_s(self, timing: Timing) -> NDArray[np.float64]:
         """[n_signals] s: a phase that has waited this long may reach the starvation bound

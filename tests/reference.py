@@ -330,6 +330,7 @@ def count_ref(
     lane_need: NDArray[np.float64],
     phase_need: NDArray[np.float64],
     moving_veh: NDArray[np.int32],
+    lane_full: NDArray[np.bool_],
     cur_p: NDArray[np.int64],
     stage: NDArray[np.int8],
     t_stage_s: NDArray[np.float64],
@@ -348,7 +349,8 @@ def count_ref(
 
     Per signal: keep the green (-1) during a clearance or before min green. Otherwise find the
     other phase releasing the most vehicles on lanes the current green does not serve (a lane
-    it shows only permissive, ``permissive``, with no moving vehicle is not served), plus its
+    it shows only permissive, ``permissive``, that is ``lane_full`` with no moving vehicle is
+    not served), plus its
     ``phase_need`` (pedestrians; the current green's adds to its own need) (lowest
     index on ties; none when no such vehicles); request it unless more than ``extend_veh`` served
     vehicles still move and max green is not reached, unless the cut is on (``yield_ratio`` > 0),
@@ -368,12 +370,16 @@ def count_ref(
             continue
         cur = int(cur_p[s])
         moving = sum(float(moving_veh[lane]) for lane in lanes(cur))
-        # a lane the green shows only permissive whose vehicles all stand is not served by it
+        # a lane the green shows only permissive, full and standing still is not served by it
         rows = range(int(phase_lane_ptr[cur]), int(phase_lane_ptr[cur + 1]))
         served = {
             int(phase_lane_idx[k])
             for k in rows
-            if not (permissive[k] and moving_veh[phase_lane_idx[k]] == 0)
+            if not (
+                permissive[k]
+                and lane_full[phase_lane_idx[k]]
+                and moving_veh[phase_lane_idx[k]] == 0
+            )
         }
         cur_need = sum(float(lane_need[lane]) for lane in served) + float(phase_need[cur])
         need: dict[int, float] = {}

@@ -36,6 +36,7 @@ def decide(
     wait_s: list[float] | None = None,
     starve_due_s: float = 110.0,
     permissive: list[list[bool]] | None = None,
+    full: list[bool] | None = None,
 ) -> int:
     """The request of green 0's signal for lanes 0-3 with ``need`` vehicles (max of halting and
     near) and ``moving`` vehicles in the gap range."""
@@ -54,6 +55,7 @@ def decide(
         np.array(need, dtype=np.float64),
         np.zeros(int(PHASE_PTR[-1])),  # no pedestrians
         np.array(moving, dtype=np.int32),
+        np.array(full or [False] * len(need), dtype=np.bool_),
         np.zeros(1, dtype=np.int64),  # green 0 is shown
         np.array([stage], dtype=np.int8),
         np.array([t_stage_s]),
@@ -198,20 +200,22 @@ def test_a_switch_goes_to_a_phase_the_starvation_bound_would_soon_force() -> Non
     assert decide([1, 0, 5, 1], [1, 0, 0, 0], t_stage_s=25.0, wait_s=[0, 0, 111]) == 2
 
 
-def test_standing_vehicles_on_a_permissive_lane_count_for_the_green_that_protects_them() -> None:
+def test_a_full_permissive_lane_standing_still_counts_for_the_green_that_protects_it() -> None:
     # green 0 shows lane 1 only permissive (left-turners yielding to oncoming traffic); green 1
     # serves lane 1 protected (a variant row: lane 1 and lane 2)
     rows = [[0, 1], [1, 2], [3]]
     perm = [[False, True], [False, False], [False]]
-    # lane 0 gaps out, 6 left-turners stand on lane 1: they count for green 1 (6 + 1 > 4)
-    assert decide([0, 6, 1, 4], [0, 0, 0, 0], lanes_of=rows, permissive=perm) == 1
-    # the same lane shown protected ('G') in green 0 is green already: green 2 wins
-    assert decide([0, 6, 1, 4], [0, 0, 0, 0], lanes_of=rows) == 2
-    # left-turners moving through gaps are being served: green 2 wins, and they hold the green
-    assert decide([0, 6, 1, 4], [0, 1, 0, 0], lanes_of=rows, permissive=perm) == -1
-    assert decide([0, 6, 1, 4], [0, 1, 0, 0], lanes_of=rows, permissive=perm, t_stage_s=25.0) == -1
-    # standing permissive vehicles are not the current green's own need for the yield cut:
-    # past 20 s, lane 0 (1 moving) is green 0's need, 6 > 2 x 1 cuts it for green 1; shown
-    # protected, lane 1 counts for green 0 (7) and green 2's 3 do not cut it
-    assert decide([1, 6, 0, 3], [1, 0, 0, 0], lanes_of=rows, permissive=perm, t_stage_s=25.0) == 1
-    assert decide([1, 6, 0, 3], [1, 0, 0, 0], lanes_of=rows, t_stage_s=25.0) == -1
+    full = [False, True, False, False]
+    # lane 0 gaps out, lane 1 is full and nobody on it moves: its 6 count for green 1 (6 + 1 > 4)
+    assert decide([0, 6, 1, 4], [0, 0, 0, 0], lanes_of=rows, permissive=perm, full=full) == 1
+    # not yet full (left-turners waiting for their next gap): green 0 serves it, green 2 wins
+    assert decide([0, 6, 1, 4], [0, 0, 0, 0], lanes_of=rows, permissive=perm) == 2
+    # shown protected ('G') in green 0, the lane is green already: green 2 wins
+    assert decide([0, 6, 1, 4], [0, 0, 0, 0], lanes_of=rows, full=full) == 2
+    # left-turners moving through gaps are being served: they hold the green
+    assert decide([0, 6, 1, 4], [0, 1, 0, 0], lanes_of=rows, permissive=perm, full=full) == -1
+    # the standing full lane is not green 0's own need for the yield cut: past 20 s, lane 0's
+    # 1 against green 1's 6 cuts green 0 (6 > 2 x 1); counted as served, 7 holds it
+    kw = {"lanes_of": rows, "t_stage_s": 25.0, "full": full}
+    assert decide([1, 6, 0, 3], [1, 0, 0, 0], permissive=perm, **kw) == 1
+    assert decide([1, 6, 0, 3], [1, 0, 0, 0], **kw) == -1

@@ -252,6 +252,9 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
             draw(st.lists(st.sampled_from([0, 0, 0, 1, 1, 2]), min_size=n_lanes, max_size=n_lanes)),
             dtype=np.int32,
         ),
+        "lane_full": np.array(
+            draw(st.lists(st.booleans(), min_size=n_lanes, max_size=n_lanes)), dtype=np.bool_
+        ),
         "cur_p": np.array([draw(st.sampled_from(r)) for r in g], dtype=np.int64),
         "stage": np.array(
             draw(st.lists(st.sampled_from([0, 0, 1, 2]), min_size=n, max_size=n))
