@@ -125,6 +125,8 @@ def count_kernel(
         cur_need += phase_need[cur]
         best = -1
         best_need = 0.0
+        due_p = -1
+        due_wait = -1.0
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
             if p == cur:
                 continue
@@ -136,6 +138,9 @@ def count_kernel(
             if need > best_need:
                 best = p
                 best_need = need
+            if need > 0.0 and wait_s[p] >= starve_due_s[s] and wait_s[p] > due_wait:
+                due_p = p
+                due_wait = wait_s[p]
         for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
             lane_mark[phase_lane_idx[k]] = False
         if best < 0:
@@ -149,11 +154,8 @@ def count_kernel(
             continue
         # a new green the starvation bound would cut at its min green is not started: the
         # phase that has waited longest past starve_due_s goes first
-        worst = -1.0
-        for p in range(phase_ptr[s], phase_ptr[s + 1]):
-            if p != cur and wait_s[p] >= starve_due_s[s] and wait_s[p] > worst:
-                best = p
-                worst = wait_s[p]
+        if due_p >= 0:
+            best = due_p
         out[s] = best
 
 
