@@ -296,7 +296,7 @@ class Count(Controller):
         """[n_lanes]: halting vehicles fill the lane as the spillback guard counts an exit
         full (at least ``max(1, floor(full_ratio * capacity))``)."""
         np.floor(self.params.full_ratio * state.capacity_veh, out=self._full_at)
-        np.maximum(self._full_at, 1.0, out=self._full_at)
+        np.maximum(self._full_at, 2.0, out=self._full_at)
         np.greater_equal(state.queue_veh, self._full_at, out=self._lane_full)
         return self._lane_full
 
