@@ -8,12 +8,15 @@ the queue has gone, or what remains is blocked (a permissive left waiting for a 
 or max green is reached, the green goes to the phase that would release the most *additional*
 vehicles: the sum, over the lanes it serves that are not green already, of ``max(halting vehicles,
 vehicles within the detection range)``, where the detection range (100 m by default) continues
-upstream past short lanes. A lane the current green shows only permissive (``g``) while none of
-its vehicles moves is not green in that sense: its vehicles wait for gaps in conflicting traffic,
-and a green that shows it protected (``G``) releases them. Without this a protected-left green
-that serves a subset of a permissive green's lanes counted nothing from it and came only when the
-starvation bound forced it, while the left queue overflowed its pocket and blocked the through
-lanes (bundled ``single``, seeds 1-5, 1 h: peak profile PEAK, saturated SAT; benchmarks/README.md).
+upstream past short lanes. A lane the current green shows only permissive (``g``) that is full
+(halting vehicles at least ``full_ratio`` of its capacity, as for exits below) while none of its
+vehicles moves is not green in that sense: its vehicles wait for gaps that do not come, and a
+green that shows it protected (``G``) releases them. Without this a protected-left green serving
+a subset of a permissive green's lanes counted nothing from them and came only when the
+starvation bound forced it, while the left queue overflowed its pocket into the through lanes
+(bundled ``single``; figures in benchmarks/README.md, "count's rules on seeds 1-5"). Counting
+every standing permissive vehicle instead switched to the protected green for left-turners that
+were only waiting for their next gap (``corridor`` 22.1 -> 27.6 s).
 A lane whose every exit is full (halting vehicles at least
 ``full_ratio`` of its capacity) counts as empty: releasing it would only block the junction.
 Phases with no such vehicles are skipped; with no competing demand the green rests. The shared
@@ -29,7 +32,9 @@ A switch does not start a green that the starvation bound (``--max-wait-s``) wou
 min green: when another phase has waited so long that it would reach the bound before a new
 green's min green has passed (one step, the longest clearance including the all-red held for a
 vehicle left in the junction, then min green), the longest-waiting such phase is requested
-instead of the one with the most vehicles.
+instead of the one with the most vehicles. It reads the timing kernel's own wait clock
+(``Timing.wait_s``, which counts sensed or true demand), so it anticipates exactly what the bound
+would enforce.
 
 People ("lights watch the people"). On nets with crossings or buses the need counts the persons a
 green would release, in passenger-car units so that a car still counts 1 and car-only traffic is
