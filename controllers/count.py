@@ -9,14 +9,16 @@ or max green is reached, the green goes to the phase that would release the most
 vehicles: the sum, over the lanes it serves that are not green already, of ``max(halting vehicles,
 vehicles within the detection range)``, where the detection range (100 m by default) continues
 upstream past short lanes. A lane the current green shows only permissive (``g``) that is full
-(halting vehicles at least ``full_ratio`` of its capacity, as for exits below) while none of its
+(halting vehicles at least ``full_ratio`` of its capacity, and at least two) while none of its
 vehicles moves is not green in that sense: its vehicles wait for gaps that do not come, and a
 green that shows it protected (``G``) releases them. Without this a protected-left green serving
 a subset of a permissive green's lanes counted nothing from them and came only when the
 starvation bound forced it, while the left queue overflowed its pocket into the through lanes
 (bundled ``single``; figures in benchmarks/README.md, "count's rules on seeds 1-5"). Counting
 every standing permissive vehicle instead switched to the protected green for left-turners that
-were only waiting for their next gap (``corridor`` 22.1 -> 27.6 s).
+were only waiting for their next gap (``corridor`` 22.1 -> 27.6 s); counting one halting turner
+as filling a short lane made the protected greens of ingolstadt21's split junctions call for
+single turners on their 12 m connectors and lock them on more seeds.
 A lane whose every exit is full (halting vehicles at least
 ``full_ratio`` of its capacity) counts as empty: releasing it would only block the junction.
 Phases with no such vehicles are skipped; with no competing demand the green rests. The shared
@@ -31,10 +33,11 @@ halting car as filling a short connector lane; ``-p yield_ratio=0`` turns it off
 A switch does not start a green that the starvation bound (``--max-wait-s``) would cut at its
 min green: when another phase has waited so long that it would reach the bound before a new
 green's min green has passed (one step, the longest clearance including the all-red held for a
-vehicle left in the junction, then min green), the longest-waiting such phase is requested
-instead of the one with the most vehicles. It reads the timing kernel's own wait clock
-(``Timing.wait_s``, which counts sensed or true demand), so it anticipates exactly what the bound
-would enforce.
+vehicle left in the junction, then min green), the longest-waiting such phase that has vehicles
+to release (a need above 0 in the sense above) is requested instead of the one with the most
+vehicles; going early to a phase whose lanes lead into full exits near-jammed RESCO cologne3.
+It reads the timing kernel's own wait clock (``Timing.wait_s``, which counts sensed or true
+demand), so it anticipates what the bound would enforce.
 
 People ("lights watch the people"). On nets with crossings or buses the need counts the persons a
 green would release, in passenger-car units so that a car still counts 1 and car-only traffic is
@@ -97,7 +100,7 @@ def count_kernel(
     lane_need: NDArray[np.float64],  # [n_lanes] vehicles needing green: max(queue, near)
     phase_need: NDArray[np.float64],  # [n_phases] need beyond the lanes (pedestrians)
     moving_veh: NDArray[np.int32],  # [n_lanes] moving vehicles within the gap range
-    lane_full: NDArray[np.bool_],  # [n_lanes] halting vehicles fill the lane (full_ratio)
+    lane_full: NDArray[np.bool_],  # [n_lanes] halting vehicles fill the lane (Count._full_lanes)
     cur_p: NDArray[np.int64],  # [n_signals]
     stage: NDArray[np.int8],  # [n_signals]
     t_stage_s: NDArray[np.float64],  # [n_signals]
@@ -298,8 +301,8 @@ class Count(Controller):
         return self._request
 
     def _full_lanes(self, state: SensedState) -> NDArray[np.bool_]:
-        """[n_lanes]: halting vehicles fill the lane as the spillback guard counts an exit
-        full (at least ``max(1, floor(full_ratio * capacity))``)."""
+        """[n_lanes]: at least ``max(2, floor(full_ratio * capacity))`` halting vehicles on the
+        lane (two: one turner waiting on a short connector does not make it full)."""
         np.floor(self.params.full_ratio * state.capacity_veh, out=self._full_at)
         np.maximum(self._full_at, 2.0, out=self._full_at)
         np.greater_equal(state.queue_veh, self._full_at, out=self._lane_full)

@@ -356,8 +356,8 @@ def count_ref(
     vehicles still move and max green is not reached, unless the cut is on (``yield_ratio`` > 0),
     the green has lasted ``yield_min_s`` and that phase's vehicles exceed ``yield_ratio`` times the
     current green's. A green held so asks for its ``continuation`` (-1: keep it as it is).
-    A switch goes instead to the other phase with the longest ``wait_s`` of at least the
-    signal's ``starve_due_s``, if any (lowest index on ties).
+    A switch goes instead to the other phase with vehicles to release (need above 0) and the
+    longest ``wait_s`` of at least the signal's ``starve_due_s``, if any (lowest index on ties).
     ``lane_mark`` is the kernel's scratch array and stays all False.
     """
 
@@ -400,8 +400,7 @@ def count_ref(
         if moving > extend_veh and t_stage_s[s] < max_green_s[s] and not cut:
             out[s] = continuation[cur]
             continue
-        due = [p for p in range(phase_ptr[s], phase_ptr[s + 1]) if p != cur]
-        due = [p for p in due if wait_s[p] >= starve_due_s[s]]
+        due = [p for p in need if need[p] > 0.0 and wait_s[p] >= starve_due_s[s]]
         if due:
             best = max(due, key=lambda p: (float(wait_s[p]), -p))
         out[s] = best

@@ -194,6 +194,8 @@ def test_a_switch_goes_to_a_phase_the_starvation_bound_would_soon_force() -> Non
     # of two due phases, the one that waited longer
     assert decide([0, 0, 5, 1], [0, 0, 0, 0], wait_s=[0, 115, 112]) == 1
     assert decide([0, 0, 1, 5], [0, 0, 0, 0], wait_s=[0, 115, 112]) == 1
+    # a due phase with nobody to release (its lanes empty or into full exits) is not asked for
+    assert decide([0, 0, 5, 0], [0, 0, 0, 0], wait_s=[0, 40, 115]) == 1
     # a green held for its moving vehicles is not ended early for it (the bound does that)
     assert decide([0, 0, 5, 1], [1, 0, 0, 0], wait_s=[0, 40, 115]) == -1
     # a cut by the yield rule goes to the due phase too
