@@ -8,7 +8,18 @@ the queue has gone, or what remains is blocked (a permissive left waiting for a 
 or max green is reached, the green goes to the phase that would release the most *additional*
 vehicles: the sum, over the lanes it serves that are not green already, of ``max(halting vehicles,
 vehicles within the detection range)``, where the detection range (100 m by default) continues
-upstream past short lanes. A lane whose every exit is full (halting vehicles at least
+upstream past short lanes. A lane the current green shows only permissive (``g``) that is full
+(halting vehicles at least ``full_ratio`` of its capacity, and at least two) while none of its
+vehicles moves is not green in that sense: its vehicles wait for gaps that do not come, and a
+green that shows it protected (``G``) releases them. Without this a protected-left green serving
+a subset of a permissive green's lanes counted nothing from them and came only when the
+starvation bound forced it, while the left queue overflowed its pocket into the through lanes
+(bundled ``single``; figures in benchmarks/README.md, "count's rules on seeds 1-5"). Counting
+every standing permissive vehicle instead switched to the protected green for left-turners that
+were only waiting for their next gap (``corridor`` 22.1 -> 27.6 s); counting one halting turner
+as filling a short lane made the protected greens of ingolstadt21's split junctions call for
+single turners on their 12 m connectors and lock them on more seeds.
+A lane whose every exit is full (halting vehicles at least
 ``full_ratio`` of its capacity) counts as empty: releasing it would only block the junction.
 Phases with no such vehicles are skipped; with no competing demand the green rests. The shared
 timing kernel adds min green, yellow/all-red and the starvation bound.
@@ -18,6 +29,15 @@ waits with more than ``yield_ratio`` (2) times the vehicles the current green se
 trickle on a main road cannot hold a long queue on the side street to max green. The cut made the
 two-junction clusters of the RESCO ingolstadt21 map gridlock until the spillback guard counted one
 halting car as filling a short connector lane; ``-p yield_ratio=0`` turns it off.
+
+A switch does not start a green that the starvation bound (``--max-wait-s``) would cut at its
+min green: when another phase has waited so long that it would reach the bound before a new
+green's min green has passed (one step, the longest clearance including the all-red held for a
+vehicle left in the junction, then min green), the longest-waiting such phase that has vehicles
+to release (a need above 0 in the sense above) is requested instead of the one with the most
+vehicles; going early to a phase whose lanes lead into full exits near-jammed RESCO cologne3.
+It reads the timing kernel's own wait clock (``Timing.wait_s``, which counts sensed or true
+demand), so it anticipates what the bound would enforce.
 
 People ("lights watch the people"). On nets with crossings or buses the need counts the persons a
 green would release, in passenger-car units so that a car still counts 1 and car-only traffic is
@@ -76,9 +96,11 @@ def count_kernel(
     phase_ptr: NDArray[np.int64],  # [n_signals + 1]
     phase_lane_ptr: NDArray[np.int64],  # [n_phases + 1]
     phase_lane_idx: NDArray[np.int64],  # [nnz]
+    permissive: NDArray[np.bool_],  # [nnz] the lane's movements are all permissive in the phase
     lane_need: NDArray[np.float64],  # [n_lanes] vehicles needing green: max(queue, near)
     phase_need: NDArray[np.float64],  # [n_phases] need beyond the lanes (pedestrians)
     moving_veh: NDArray[np.int32],  # [n_lanes] moving vehicles within the gap range
+    lane_full: NDArray[np.bool_],  # [n_lanes] halting vehicles fill the lane (Count._full_lanes)
     cur_p: NDArray[np.int64],  # [n_signals]
     stage: NDArray[np.int8],  # [n_signals]
     t_stage_s: NDArray[np.float64],  # [n_signals]
@@ -89,6 +111,8 @@ def count_kernel(
     yield_min_s: float,
     lane_mark: NDArray[np.bool_],  # [n_lanes] scratch, all False on entry and exit
     continuation: NDArray[np.int64],  # [n_phases] green continuing p without its crossings, -1
+    wait_s: NDArray[np.float64],  # [n_phases] s a phase has waited with demand (Timing.wait_s)
+    starve_due_s: NDArray[np.float64],  # [n_signals] max wait - (step + clearance + min green)
     out: NDArray[np.int64],  # [n_signals] requested phase, -1 keeps
 ) -> None:
     """Request per signal (module docstring). Ties between phases go to the lowest index."""
@@ -101,12 +125,16 @@ def count_kernel(
         cur_need = 0.0
         for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
             lane = phase_lane_idx[k]
-            lane_mark[lane] = True
             moving += moving_veh[lane]
+            if permissive[k] and lane_full[lane] and moving_veh[lane] == 0:
+                continue  # yielding, full and still: not released by this green
+            lane_mark[lane] = True
             cur_need += lane_need[lane]
         cur_need += phase_need[cur]
         best = -1
         best_need = 0.0
+        due_p = -1
+        due_wait = -1.0
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
             if p == cur:
                 continue
@@ -118,6 +146,9 @@ def count_kernel(
             if need > best_need:
                 best = p
                 best_need = need
+            if need > 0.0 and wait_s[p] >= starve_due_s[s] and wait_s[p] > due_wait:
+                due_p = p
+                due_wait = wait_s[p]
         for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
             lane_mark[phase_lane_idx[k]] = False
         if best < 0:
@@ -129,6 +160,10 @@ def count_kernel(
             # held for its vehicles: past the walk the crossings close, the vehicles keep going
             out[s] = continuation[cur]
             continue
+        # a new green the starvation bound would cut at its min green is not started: the
+        # phase that has waited longest past starve_due_s goes first
+        if due_p >= 0:
+            best = due_p
         out[s] = best
 
 
@@ -201,6 +236,9 @@ class Count(Controller):
         self._weight = np.ones(layout.n_lanes)
         self._holding = np.zeros(layout.phase_lane_idx.shape[0], dtype=np.int64)
         self._continuation = layout.vehicle_continuation()
+        self._permissive = layout.permissive_lanes()
+        self._full_at = np.zeros(layout.n_lanes)
+        self._lane_full = np.zeros(layout.n_lanes, dtype=np.bool_)
 
     def moving_lanes(self, timing: Timing) -> NDArray[np.int64]:
         """Lanes of the greens past min green (:func:`holding_lanes_kernel`)."""
@@ -241,9 +279,11 @@ class Count(Controller):
             lay.phase_ptr,
             lay.phase_lane_ptr,
             lay.phase_lane_idx,
+            self._permissive,
             self._lane_need,
             self._phase_need,
             state.moving_veh,
+            self._full_lanes(state),
             timing.cur_p,
             timing.stage,
             timing.t_stage_s,
@@ -254,6 +294,24 @@ class Count(Controller):
             self.params.yield_min_s,
             self._lane_mark,
             self._continuation,
+            timing.wait_s,
+            self._starve_due_s(timing),
             self._request,
         )
         return self._request
+
+    def _full_lanes(self, state: SensedState) -> NDArray[np.bool_]:
+        """[n_lanes]: at least ``max(2, floor(full_ratio * capacity))`` halting vehicles on the
+        lane (two: one turner waiting on a short connector does not make it full)."""
+        np.floor(self.params.full_ratio * state.capacity_veh, out=self._full_at)
+        np.maximum(self._full_at, 2.0, out=self._full_at)
+        np.greater_equal(state.queue_veh, self._full_at, out=self._lane_full)
+        return self._lane_full
+
+    def _starve_due_s(self, timing: Timing) -> NDArray[np.float64]:
+        """[n_signals] s: a phase that has waited this long may reach the starvation bound
+        before the min green of a green asked for now has passed: one step to act on the
+        request, the longest clearance (yellow, all-red, all-red held while a vehicle is left in
+        the junction: ``box_max_s``), then min green."""
+        clear_s = timing.yellow_s + timing.all_red_s + timing.box_max_s
+        return timing.max_wait_s - (timing.min_green_s + clear_s + timing.dt_s)

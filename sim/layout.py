@@ -323,6 +323,24 @@ class NetworkLayout:
         self._derived["continues"] = out
         return out
 
+    def permissive_lanes(self) -> NDArray[np.bool_]:
+        """``[nnz of phase_lane_idx]``: entry ``k`` of green ``p``'s lane row is a lane whose
+        every movement ``p`` shows is permissive (``g``: it yields to conflicting traffic)."""
+        cached = self._derived.get("permissive_lanes")
+        if cached is not None:
+            return cached
+        out = np.zeros(self.phase_lane_idx.shape[0], dtype=np.bool_)
+        for p, state in enumerate(self.phase_states):
+            kinds: dict[int, set[str]] = {}
+            for m in self.phase_move_idx[self.phase_move_ptr[p] : self.phase_move_ptr[p + 1]]:
+                kinds.setdefault(int(self.move_in_lane[m]), set()).add(
+                    state[int(self.move_link_index[m])]
+                )
+            for k in range(int(self.phase_lane_ptr[p]), int(self.phase_lane_ptr[p + 1])):
+                out[k] = kinds.get(int(self.phase_lane_idx[k])) == {"g"}
+        self._derived["permissive_lanes"] = out
+        return out
+
     def vehicle_continuation(self) -> NDArray[np.int64]:
         """``[n_phases]``: the green that continues green ``p`` (:meth:`continues`) with the
         fewest crossings green, the lowest index among equals; -1 where none does."""

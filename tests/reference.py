@@ -326,9 +326,11 @@ def count_ref(
     phase_ptr: NDArray[np.int64],
     phase_lane_ptr: NDArray[np.int64],
     phase_lane_idx: NDArray[np.int64],
+    permissive: NDArray[np.bool_],
     lane_need: NDArray[np.float64],
     phase_need: NDArray[np.float64],
     moving_veh: NDArray[np.int32],
+    lane_full: NDArray[np.bool_],
     cur_p: NDArray[np.int64],
     stage: NDArray[np.int8],
     t_stage_s: NDArray[np.float64],
@@ -339,17 +341,23 @@ def count_ref(
     yield_min_s: float,
     lane_mark: NDArray[np.bool_],
     continuation: NDArray[np.int64],
+    wait_s: NDArray[np.float64],
+    starve_due_s: NDArray[np.float64],
     out: NDArray[np.int64],
 ) -> None:
     """Twin of ``controllers.count.count_kernel`` (same parameter names; keep them in step).
 
     Per signal: keep the green (-1) during a clearance or before min green. Otherwise find the
-    other phase releasing the most vehicles on lanes the current green does not serve, plus its
+    other phase releasing the most vehicles on lanes the current green does not serve (a lane
+    it shows only permissive, ``permissive``, that is ``lane_full`` with no moving vehicle is
+    not served), plus its
     ``phase_need`` (pedestrians; the current green's adds to its own need) (lowest
     index on ties; none when no such vehicles); request it unless more than ``extend_veh`` served
     vehicles still move and max green is not reached, unless the cut is on (``yield_ratio`` > 0),
     the green has lasted ``yield_min_s`` and that phase's vehicles exceed ``yield_ratio`` times the
     current green's. A green held so asks for its ``continuation`` (-1: keep it as it is).
+    A switch goes instead to the other phase with vehicles to release (need above 0) and the
+    longest ``wait_s`` of at least the signal's ``starve_due_s``, if any (lowest index on ties).
     ``lane_mark`` is the kernel's scratch array and stays all False.
     """
 
@@ -361,9 +369,19 @@ def count_ref(
         if stage[s] != GREEN or t_stage_s[s] < min_green_s[s]:
             continue
         cur = int(cur_p[s])
-        served = set(lanes(cur))
         moving = sum(float(moving_veh[lane]) for lane in lanes(cur))
-        cur_need = sum(float(lane_need[lane]) for lane in lanes(cur)) + float(phase_need[cur])
+        # a lane the green shows only permissive, full and standing still is not served by it
+        rows = range(int(phase_lane_ptr[cur]), int(phase_lane_ptr[cur + 1]))
+        served = {
+            int(phase_lane_idx[k])
+            for k in rows
+            if not (
+                permissive[k]
+                and lane_full[phase_lane_idx[k]]
+                and moving_veh[phase_lane_idx[k]] == 0
+            )
+        }
+        cur_need = sum(float(lane_need[lane]) for lane in served) + float(phase_need[cur])
         need: dict[int, float] = {}
         for p in range(phase_ptr[s], phase_ptr[s + 1]):
             if p != cur:
@@ -382,6 +400,9 @@ def count_ref(
         if moving > extend_veh and t_stage_s[s] < max_green_s[s] and not cut:
             out[s] = continuation[cur]
             continue
+        due = [p for p in need if need[p] > 0.0 and wait_s[p] >= starve_due_s[s]]
+        if due:
+            best = max(due, key=lambda p: (float(wait_s[p]), -p))
         out[s] = best
 
 

@@ -64,3 +64,43 @@ def test_count_params_reach_the_run(tmp_path: Path, yield_ratio: float) -> None:
     summary = run(cfg).summary
     assert summary["manifest"]["controller_params"]["yield_ratio"] == yield_ratio
     assert np.isfinite(summary["delay_s"])
+
+
+def test_no_green_is_started_only_for_the_starvation_bound_to_cut_it(tmp_path: Path) -> None:
+    """single under saturated demand: phases reach the starvation bound (120 s) often. A green
+    that count asks for must not end by starvation at its min green (5 s): when a phase is that
+    close to the bound, count asks for that phase instead."""
+    import csv
+    import itertools
+
+    out = tmp_path / "sat"
+    cfg = RunConfig(
+        scenario=bundled_scenario("single"),
+        controller="count",
+        profile="saturated",
+        seed=1,
+        end_s=1800.0,
+        out=str(out),
+    )
+    run(cfg)
+    rows = list(csv.DictReader((out / "signals.csv").open(encoding="utf-8")))
+    greens = [
+        (float(b["time_s"]) - float(a["time_s"]), b["ended"])
+        for a, b in itertools.pairwise(rows)
+        if a["stage"] == "0"
+    ]
+    starved = [d for d, why in greens if why == "starvation"]
+    assert starved, "no green ended by starvation: the scenario no longer tests the rule"
+    assert not [d for d in starved if d <= 5.0 + 0.5], starved
+
+
+def test_count_beats_fixed_on_single_at_peak_with_protected_lefts(tmp_path: Path) -> None:
+    """single's left-turn pockets at peak demand: left-turners stand on their permissive green
+    (oncoming traffic leaves no gaps), so count must show the protected-left greens for them
+    rather than wait for the starvation bound while the pockets overflow into the through lanes
+    (it did, and lost to the fixed plan)."""
+    scenario = bundled_scenario("single")
+    window = {"profile": "peak", "end_s": 1800.0}
+    assert _delay(tmp_path, scenario, "count", **window) < _delay(
+        tmp_path, scenario, "fixed", **window
+    )

@@ -4,7 +4,9 @@ One signal with three greens over four incoming lanes: green 0 serves lanes 0 an
 lane 2, green 2 lane 3 (a variant lets green 1 also serve lane 0). The kernels are called with
 hand-made arrays; each expected request follows from the rule in the module docstring of
 ``controllers/count.py``. Defaults: min green 5 s, max green 60 s, ``extend_veh`` 0,
-``yield_ratio`` 2, ``yield_min_s`` 20 s; ``-1`` means "keep the current green".
+``yield_ratio`` 2, ``yield_min_s`` 20 s, no phase near the starvation bound (``max_wait_s``
+120 s, min green 5 s and a 5 s clearance: a phase is due after 110 s); ``-1`` means "keep the
+current green".
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def decide(
     yield_min_s: float = 20.0,
     max_green_s: float = 60.0,
     continuation: list[int] | None = None,
+    wait_s: list[float] | None = None,
+    starve_due_s: float = 110.0,
+    permissive: list[list[bool]] | None = None,
+    full: list[bool] | None = None,
 ) -> int:
     """The request of green 0's signal for lanes 0-3 with ``need`` vehicles (max of halting and
     near) and ``moving`` vehicles in the gap range."""
@@ -43,9 +49,13 @@ def decide(
         PHASE_PTR,
         ptr,
         idx,
+        np.array(
+            [x for r in (permissive or [[False] * len(r) for r in rows]) for x in r], dtype=np.bool_
+        ),
         np.array(need, dtype=np.float64),
         np.zeros(int(PHASE_PTR[-1])),  # no pedestrians
         np.array(moving, dtype=np.int32),
+        np.array(full or [False] * len(need), dtype=np.bool_),
         np.zeros(1, dtype=np.int64),  # green 0 is shown
         np.array([stage], dtype=np.int8),
         np.array([t_stage_s]),
@@ -56,6 +66,8 @@ def decide(
         yield_min_s,
         mark,
         np.array(continuation or [-1, -1, -1], dtype=np.int64),
+        np.array(wait_s or [0.0, 0.0, 0.0]),
+        np.array([starve_due_s]),  # 120 s max wait - (5 s min green + 3 s yellow + 2 s all-red)
         out,
     )
     assert not mark.any()  # the scratch array is left clean
@@ -172,3 +184,40 @@ def test_with_its_exit_full_the_longest_queue_is_skipped() -> None:
     need = [5.0, 5.0, 9.0, 5.0, 0.0, 0.0]  # lane 2 would win with 9 vehicles
     assert decide(need, [0] * 6) == 1
     assert decide(blocked_need([8, 0], [10.0, 10.0], need), [0] * 6) == 2
+
+
+def test_a_switch_goes_to_a_phase_the_starvation_bound_would_soon_force() -> None:
+    # green 0 gaps out; green 1 has the most vehicles, green 2 has waited 110 s: the bound would
+    # cut green 1 at its min green to serve green 2, so green 2 goes first
+    assert decide([0, 0, 5, 1], [0, 0, 0, 0], wait_s=[0, 40, 110]) == 2
+    assert decide([0, 0, 5, 1], [0, 0, 0, 0], wait_s=[0, 40, 109]) == 1  # not due yet
+    # of two due phases, the one that waited longer
+    assert decide([0, 0, 5, 1], [0, 0, 0, 0], wait_s=[0, 115, 112]) == 1
+    assert decide([0, 0, 1, 5], [0, 0, 0, 0], wait_s=[0, 115, 112]) == 1
+    # a due phase with nobody to release (its lanes empty or into full exits) is not asked for
+    assert decide([0, 0, 5, 0], [0, 0, 0, 0], wait_s=[0, 40, 115]) == 1
+    # a green held for its moving vehicles is not ended early for it (the bound does that)
+    assert decide([0, 0, 5, 1], [1, 0, 0, 0], wait_s=[0, 40, 115]) == -1
+    # a cut by the yield rule goes to the due phase too
+    assert decide([1, 0, 5, 1], [1, 0, 0, 0], t_stage_s=25.0, wait_s=[0, 0, 111]) == 2
+
+
+def test_a_full_permissive_lane_standing_still_counts_for_the_green_that_protects_it() -> None:
+    # green 0 shows lane 1 only permissive (left-turners yielding to oncoming traffic); green 1
+    # serves lane 1 protected (a variant row: lane 1 and lane 2)
+    rows = [[0, 1], [1, 2], [3]]
+    perm = [[False, True], [False, False], [False]]
+    full = [False, True, False, False]
+    # lane 0 gaps out, lane 1 is full and nobody on it moves: its 6 count for green 1 (6 + 1 > 4)
+    assert decide([0, 6, 1, 4], [0, 0, 0, 0], lanes_of=rows, permissive=perm, full=full) == 1
+    # not yet full (left-turners waiting for their next gap): green 0 serves it, green 2 wins
+    assert decide([0, 6, 1, 4], [0, 0, 0, 0], lanes_of=rows, permissive=perm) == 2
+    # shown protected ('G') in green 0, the lane is green already: green 2 wins
+    assert decide([0, 6, 1, 4], [0, 0, 0, 0], lanes_of=rows, full=full) == 2
+    # left-turners moving through gaps are being served: they hold the green
+    assert decide([0, 6, 1, 4], [0, 1, 0, 0], lanes_of=rows, permissive=perm, full=full) == -1
+    # the standing full lane is not green 0's own need for the yield cut: past 20 s, lane 0's
+    # 1 against green 1's 6 cuts green 0 (6 > 2 x 1); counted as served, 7 holds it
+    kw = {"lanes_of": rows, "t_stage_s": 25.0, "full": full}
+    assert decide([1, 6, 0, 3], [1, 0, 0, 0], permissive=perm, **kw) == 1
+    assert decide([1, 6, 0, 3], [1, 0, 0, 0], **kw) == -1

@@ -240,6 +240,10 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
         "phase_ptr": sig.phase_ptr,
         "phase_lane_ptr": lane_ptr,
         "phase_lane_idx": lane_idx,
+        "permissive": np.array(
+            draw(st.lists(st.booleans(), min_size=len(lane_idx), max_size=len(lane_idx))),
+            dtype=np.bool_,
+        ),
         "lane_need": need,
         "phase_need": np.array(draw(st.lists(NEED, min_size=n_ph, max_size=n_ph))),
         "queue_veh": counts(n_lanes, draw),
@@ -247,6 +251,9 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
         "moving_veh": np.array(
             draw(st.lists(st.sampled_from([0, 0, 0, 1, 1, 2]), min_size=n_lanes, max_size=n_lanes)),
             dtype=np.int32,
+        ),
+        "lane_full": np.array(
+            draw(st.lists(st.booleans(), min_size=n_lanes, max_size=n_lanes)), dtype=np.bool_
         ),
         "cur_p": np.array([draw(st.sampled_from(r)) for r in g], dtype=np.int64),
         "stage": np.array(
@@ -277,6 +284,19 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
                 for p in range(n_ph)
             ],
             dtype=np.int64,
+        ),
+        # phases' waits around the look-ahead point (due = 100 s here, or never)
+        "wait_s": np.array(
+            draw(
+                st.lists(
+                    st.sampled_from([0.0, 0.0, 50.0, 99.5, 100.0, 110.0]),
+                    min_size=n_ph,
+                    max_size=n_ph,
+                )
+            )
+        ),
+        "starve_due_s": np.array(
+            draw(st.lists(st.sampled_from([100.0, np.inf]), min_size=n, max_size=n))
         ),
         "out": np.full(n, -5, dtype=np.int64),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -185,6 +186,41 @@ def test_lanes_and_approaches_are_consistent(net: tuple) -> None:
     assert set(lay.lane_approach[: lay.n_in_lanes]) == set(range(lay.n_approaches))
     pairs = list(zip(lay.approach_signal.tolist(), lay.approach_ids, strict=True))
     assert len(set(pairs)) == len(pairs)
+
+
+def test_a_lane_is_permissive_in_a_green_when_every_move_it_shows_is_g() -> None:
+    """Links 0 (lane 0 through), 1 (lane 0 left), 2 (lane 1 left); greens: Ggg (lane 0 mixed,
+    lane 1 only permissive), ggG, rGG, Grr (lane 0 protected through, its left red)."""
+    base = dict(
+        signal_ids=["a"],
+        lane_ids=["l0", "l1", "o2", "o3"],
+        n_in_lanes=2,
+        lane_length_m=np.full(4, 50.0),
+        phase_states=["Ggg", "ggG", "rGG", "Grr"],
+        phase_signal=[0, 0, 0, 0],
+        program_green_s=[20.0, 10.0, 10.0, 10.0],
+        move_in_lane=[0, 0, 1],
+        move_out_lane=[2, 3, 3],
+        move_signal=[0, 0, 0],
+        move_link_index=[0, 1, 2],
+        yellow_s=[3.0],
+        all_red_s=[0.0],
+        approach_ids=["e0", "e1"],
+        approach_signal=[0, 0],
+        lane_approach=np.array([0, 1, -1, -1]),
+    )
+    lay = NetworkLayout.from_parts(**base)
+    perm = lay.permissive_lanes()
+    rows = [
+        list(zip(lay.phase_lane_idx[lo:hi].tolist(), perm[lo:hi].tolist(), strict=True))
+        for lo, hi in itertools.pairwise(lay.phase_lane_ptr.tolist())
+    ]
+    assert rows == [
+        [(0, False), (1, True)],
+        [(0, True), (1, False)],
+        [(0, False), (1, False)],
+        [(0, False)],
+    ]
 
 
 def test_phase_lanes_are_the_lanes_with_a_green_link(net: tuple) -> None:
