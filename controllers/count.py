@@ -237,8 +237,9 @@ class Count(Controller):
         self._holding = np.zeros(layout.phase_lane_idx.shape[0], dtype=np.int64)
         self._continuation = layout.vehicle_continuation()
         self._permissive = layout.permissive_lanes()
-        self._full_at = np.zeros(layout.n_lanes)
+        self._full_at: NDArray[np.float64] | None = None  # [n_lanes], from static capacities
         self._lane_full = np.zeros(layout.n_lanes, dtype=np.bool_)
+        self._due_s: NDArray[np.float64] | None = None  # [n_signals], from static timings
 
     def moving_lanes(self, timing: Timing) -> NDArray[np.int64]:
         """Lanes of the greens past min green (:func:`holding_lanes_kernel`)."""
@@ -303,8 +304,8 @@ class Count(Controller):
     def _full_lanes(self, state: SensedState) -> NDArray[np.bool_]:
         """[n_lanes]: at least ``max(2, floor(full_ratio * capacity))`` halting vehicles on the
         lane (two: one turner waiting on a short connector does not make it full)."""
-        np.floor(self.params.full_ratio * state.capacity_veh, out=self._full_at)
-        np.maximum(self._full_at, 2.0, out=self._full_at)
+        if self._full_at is None:  # capacities are static: the threshold is set once per run
+            self._full_at = np.maximum(np.floor(self.params.full_ratio * state.capacity_veh), 2.0)
         np.greater_equal(state.queue_veh, self._full_at, out=self._lane_full)
         return self._lane_full
 
@@ -313,5 +314,7 @@ class Count(Controller):
         before the min green of a green asked for now has passed: one step to act on the
         request, the longest clearance (yellow, all-red, all-red held while a vehicle is left in
         the junction: ``box_max_s``), then min green."""
-        clear_s = timing.yellow_s + timing.all_red_s + timing.box_max_s
-        return timing.max_wait_s - (timing.min_green_s + clear_s + timing.dt_s)
+        if self._due_s is None:  # the run's timings do not change: computed once per run
+            clear_s = timing.yellow_s + timing.all_red_s + timing.box_max_s
+            self._due_s = timing.max_wait_s - (timing.min_green_s + clear_s + timing.dt_s)
+        return self._due_s
