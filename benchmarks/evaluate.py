@@ -3,6 +3,7 @@
     python benchmarks/evaluate.py --run [--jobs 2]   # run (resumable) and print the table
     python benchmarks/evaluate.py                    # print the table from finished runs
     python benchmarks/evaluate.py --tune [--jobs 2]  # re-tune every peer (seeds 1-3), then --run
+    python benchmarks/evaluate.py --run --networks single,corridor   # only these networks' rows
 
 ``--run`` runs ``benchmarks/suites/eval.toml`` (every controller at its defaults) and, per network,
 a generated suite with each peer at its tuned setting from ``benchmarks/tuned/NAME.toml``, through
@@ -16,6 +17,12 @@ not, or more vehicles were still ``running`` at the end than ``JAM_FACTOR`` time
 any other column on that seed plus ``JAM_SLACK_VEH``. Below the table: count / best tuned peer
 per row, their geometric mean, the seeds where count's delay exceeds 1.01 x fixed time, and the
 rows where count's throughput is below 99.5 % of the best peer's.
+
+``--networks`` restricts everything to the rows of the named networks (``single`` covers
+``single``, ``single.peak``, ...): the evaluation suite filtered to them (written to
+``OUT/suites/``, with an absolute root, so its runs are the same runs as the full suite's and
+either reuses the other's), their tuned suites, and the table. It lets the ten-hour evaluation
+be done and published network by network.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ SUBJECT = "count"
 BASELINE = "fixed"
 
 sys.path.insert(0, str(REPO))
-from sim.errors import LightwatchError  # noqa: E402
+from sim.errors import InputError, LightwatchError  # noqa: E402
 from sim.tune import run_bench, write_atomic  # noqa: E402
 from sim.tuned import load_tuned  # noqa: E402
 
@@ -81,6 +88,36 @@ def tuned_files(tuned_dir: Path) -> dict[str, dict[str, Any]]:
             doc = load_tuned(path)
             docs[doc["controller"]] = doc
     return docs
+
+
+def suite_rows(doc: dict[str, Any]) -> list[str]:
+    """Row labels of an evaluation suite document, in order."""
+    return [
+        str(s.get("label") or s.get("name") or Path(str(s.get("path"))).name)
+        for s in doc["scenarios"]
+    ]
+
+
+def restrict(eval_suite: Path, networks: list[str], out: Path) -> Path:
+    """Write ``eval_suite`` keeping only the rows of ``networks`` to ``out/suites/`` (absolute
+    root: the runs are those of the full suite) and return its path. Raises InputError naming a
+    network the suite does not have."""
+    doc = tomllib.loads(eval_suite.read_text(encoding="utf-8"))
+    have = list(dict.fromkeys(network_of(r) for r in suite_rows(doc)))
+    for net in networks:
+        if net not in have:
+            raise InputError(
+                f"--networks: {eval_suite.name} has no network {net!r} (it has {', '.join(have)})"
+            )
+    doc["root"] = str((eval_suite.parent / str(doc.get("root", "."))).resolve())
+    doc["scenarios"] = [
+        s
+        for s, row in zip(doc["scenarios"], suite_rows(doc), strict=True)
+        if network_of(row) in networks
+    ]
+    path = out / "suites" / f"{eval_suite.stem}-{'+'.join(networks)}.toml"
+    write_atomic(path, tomli_w.dumps(doc))
+    return path
 
 
 def tuned_suites(
@@ -297,10 +334,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", type=Path, default=EVAL_SUITE, help="evaluation suite")
     ap.add_argument("--tuned-dir", type=Path, default=TUNED_DIR)
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    ap.add_argument(
+        "--networks", default=None, help="only the rows of these networks (comma-separated)"
+    )
     args = ap.parse_args(argv)
+    networks = [n.strip() for n in args.networks.split(",") if n.strip()] if args.networks else []
     try:
+        if args.networks is not None and not networks:
+            raise InputError("--networks: give at least one network name")
         if args.tune:
             tune_all(args.jobs, args.out.parent)
+        if networks:
+            args.suite = restrict(args.suite, networks, args.out)
         tuned = tuned_files(args.tuned_dir)
         suites, same = tuned_suites(args.suite, tuned)
         if args.run or args.tune:
@@ -318,6 +363,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {default_file} not found; run with --run first", file=sys.stderr)
             return 2
         default = json.loads(default_file.read_text(encoding="utf-8"))
+        rows = suite_rows(tomllib.loads(args.suite.read_text(encoding="utf-8")))
+        if networks:
+            missing = [r for r in rows if r not in default["results"]]
+            if missing:
+                raise InputError(
+                    f"{default_file} has no results for {', '.join(missing)}; run with --run"
+                )
+            default["results"] = {r: default["results"][r] for r in rows}
     except LightwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

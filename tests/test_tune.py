@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import signal
+import subprocess
 import sys
 import tomllib
 import xml.etree.ElementTree as ET
@@ -465,6 +466,72 @@ def test_tuned_suites_group_rows_by_network(tmp_path: Path) -> None:
     ]
     assert same == {("single", "greedy"): False, ("single.peak", "greedy"): False,
                     ("corridor", "sotl"): True}  # fmt: skip
+
+
+def test_networks_restrict_the_suite_to_their_rows_with_the_same_runs(tmp_path: Path) -> None:
+    ev = _evaluate()
+    (tmp_path / "suites").mkdir()
+    suite = tmp_path / "suites" / "eval.toml"
+    suite.write_text(
+        'seeds = [6]\nroot = ".."\ncontrollers = ["greedy"]\n'
+        '[[scenarios]]\nname = "single"\n'
+        '[[scenarios]]\nname = "corridor"\n'
+        '[[scenarios]]\nname = "single"\nlabel = "single.peak"\nprofile = "peak"\n'
+        '[[scenarios]]\npath = "maps/cologne1"\n'
+    )
+    path = ev.restrict(suite, ["single", "cologne1"], tmp_path / "out")
+    assert path.parent == tmp_path / "out" / "suites"
+    doc = tomllib.loads(path.read_text())
+    assert ev.suite_rows(doc) == ["single", "single.peak", "cologne1"]
+    assert doc["scenarios"][1] == {"name": "single", "label": "single.peak", "profile": "peak"}
+    assert doc["root"] == str(tmp_path.resolve())  # paths resolve as from the full suite
+    assert doc["seeds"] == [6] and doc["controllers"] == ["greedy"]
+    with pytest.raises(InputError, match=r"no network 'grid4x4'.*single, corridor, cologne1"):
+        ev.restrict(suite, ["grid4x4"], tmp_path / "out")
+
+
+def test_the_table_of_some_networks_shows_only_their_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ev = _evaluate()
+    out, tuned = tmp_path / "eval", tmp_path / "tuned"
+    tuned.mkdir()
+    cols = {c: {"seeds": _seeds((20, 10, 1000))} for c in ("fixed", "greedy", "count")}
+    bench = {"seeds": [6], "lightwatch_version": "x", "sumo_version": "y"}
+    bench["results"] = {"single": cols, "single.peak": cols, "corridor": cols}
+    (out / "default").mkdir(parents=True)
+    (out / "default" / "bench.json").write_text(json.dumps(bench))
+    suite = tmp_path / "eval.toml"
+    suite.write_text(
+        'seeds = [6]\ncontrollers = ["fixed", "greedy", "count"]\n'
+        '[[scenarios]]\nname = "single"\n'
+        '[[scenarios]]\nname = "single"\nlabel = "single.peak"\nprofile = "peak"\n'
+        '[[scenarios]]\nname = "corridor"\n'
+    )
+    args = ["--suite", str(suite), "--out", str(out), "--tuned-dir", str(tuned)]
+    assert ev.main([*args, "--networks", "single"]) == 0
+    text = capsys.readouterr().out
+    assert "| single |" in text and "| single.peak |" in text and "| corridor |" not in text
+    assert ev.main(args) == 0  # without --networks: every row of the bench
+    assert "| corridor |" in capsys.readouterr().out
+    del bench["results"]["single.peak"]
+    (out / "default" / "bench.json").write_text(json.dumps(bench))
+    assert ev.main([*args, "--networks", "single"]) == 2
+    assert "has no results for single.peak; run with --run" in capsys.readouterr().err
+
+
+def test_evaluate_names_a_bad_network_in_one_line(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "evaluate.py"
+    out = tmp_path / "eval"
+    r = subprocess.run(
+        [sys.executable, str(script), "--networks", "atlantis", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("error: --networks: eval.toml has no network 'atlantis'")
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_committed_grids_parse_and_hold_each_peers_defaults() -> None:
