@@ -1,4 +1,4 @@
-"""Print a bench result as the Markdown comparison table of the README.
+"""Print a bench result as a Markdown table (the first comparison in benchmarks/README.md).
 
     python benchmarks/table.py results/bench/controllers/bench.json
 
