@@ -15,8 +15,9 @@ seed's delay; the lowest mean of a row is in bold. ``jam sN`` marks a run on see
 the runner flagged gridlock or a jammed lane while some other column of that row and seed did
 not, or more vehicles were still ``running`` at the end than ``JAM_FACTOR`` times the fewest of
 any other column on that seed plus ``JAM_SLACK_VEH``. Below the table: count / best tuned peer
-per row, their geometric mean, the seeds where count's delay exceeds 1.01 x fixed time, and the
-rows where count's throughput is below 99.5 % of the best peer's.
+per row, their geometric mean, the rows where count's mean is above that peer's, the seeds where
+count's delay exceeds 1.01 x fixed time, and the rows where count's throughput is below 99.5 % of
+the best peer's.
 
 ``--networks`` restricts everything to the rows of the named networks (``single`` covers
 ``single``, ``single.peak``, ...): the evaluation suite filtered to them (written to
@@ -254,7 +255,7 @@ def acceptance(table: dict[str, Any], peers: list[str]) -> str:
         "| scenario | count s | best tuned peer | peer s | count / peer |",
         "|---|---|---|---|---|",
     ]
-    ratios, worse, short, jammed = [], [], [], []
+    ratios, worse, short, jammed, lost = [], [], [], [], []
     for row, per in table.items():
         if SUBJECT not in per:
             continue
@@ -269,6 +270,8 @@ def acceptance(table: dict[str, Any], peers: list[str]) -> str:
         peer = min(tuned_cols, key=lambda k: mean(per[k], "delay_s"))
         p = mean(per[peer], "delay_s")
         ratios.append(c / p)
+        if c > p:
+            lost.append(f"{row} ({c / p:.3f})")
         lines.append(f"| {row} | {c:.1f} | `{peer}` | {p:.1f} | {c / p:.3f} |")
         if BASELINE in per:
             for seed, m in per[SUBJECT].items():
@@ -285,6 +288,8 @@ def acceptance(table: dict[str, Any], peers: list[str]) -> str:
     lines += [
         "",
         f"- geometric mean of count / best tuned peer over {len(ratios)} rows: {geo:.3f}",
+        "- rows where count's mean is above the best tuned peer's: "
+        + ("; ".join(lost) if lost else "none"),
         f"- seeds where count's delay > {WORSE_THAN_FIXED} x fixed: "
         + ("; ".join(worse) if worse else "none"),
         f"- rows where count's throughput < {THROUGHPUT_SHORT:.1%} of the best peer's: "

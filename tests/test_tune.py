@@ -441,6 +441,7 @@ def test_acceptance_summary() -> None:
     assert "| x | 10.0 | `greedy.tuned` | 20.0 | 0.500 |" in text
     assert "| y | 40.0 | `greedy` | 20.0 | 2.000 |" in text
     assert "over 2 rows: 1.000" in text  # geometric mean of 0.5 and 2
+    assert "above the best tuned peer's: y (2.000)" in text
     assert "x s7 (10.0 vs 9.0)" in text and "x s6" not in text.split("1.01 x fixed")[1]
     assert "y (990 vs 1000 veh/h)" in text and "count's jams: none" in text
 
