@@ -135,8 +135,7 @@ def tuned_suites(
     doc = tomllib.loads(eval_suite.read_text(encoding="utf-8"))
     root = str((eval_suite.parent / str(doc.get("root", "."))).resolve())
     rows: dict[str, list[dict[str, Any]]] = {}
-    for s in doc["scenarios"]:
-        label = s.get("label") or s.get("name") or Path(str(s.get("path"))).name
+    for s, label in zip(doc["scenarios"], suite_rows(doc), strict=True):
         rows.setdefault(network_of(label), []).append({**s, "label": label})
     suites, same = {}, {}
     for net, scen in rows.items():
@@ -368,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {default_file} not found; run with --run first", file=sys.stderr)
             return 2
         default = json.loads(default_file.read_text(encoding="utf-8"))
-        rows = suite_rows(tomllib.loads(args.suite.read_text(encoding="utf-8")))
         if networks:
+            rows = suite_rows(tomllib.loads(args.suite.read_text(encoding="utf-8")))
             missing = [r for r in rows if r not in default["results"]]
             if missing:
                 raise InputError(
