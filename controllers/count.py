@@ -313,8 +313,11 @@ class Count(Controller):
         """[n_signals] s: a phase that has waited this long may reach the starvation bound
         before the min green of a green asked for now has passed: one step to act on the
         request, the longest clearance (yellow, all-red, all-red held while a vehicle is left in
-        the junction: ``box_max_s``), then min green."""
-        if self._due_s is None:  # the run's timings do not change: computed once per run
+        the junction: ``box_max_s``), then min green: the signal's own, read on the first call,
+        which comes before the timing kernel's first step; on nets with crossings
+        ``sim.people`` later raises ``timing.min_green_s`` to the walk for a green that began
+        with pedestrians waiting, a per-green value this point does not follow."""
+        if self._due_s is None:  # from the run's fixed timings: computed once per run
             clear_s = timing.yellow_s + timing.all_red_s + timing.box_max_s
             self._due_s = timing.max_wait_s - (timing.min_green_s + clear_s + timing.dt_s)
         return self._due_s

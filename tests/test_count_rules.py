@@ -11,6 +11,8 @@ current green".
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -221,3 +223,17 @@ def test_a_full_permissive_lane_standing_still_counts_for_the_green_that_protect
     kw = {"lanes_of": rows, "t_stage_s": 25.0, "full": full}
     assert decide([1, 6, 0, 3], [1, 0, 0, 0], permissive=perm, **kw) == 1
     assert decide([1, 6, 0, 3], [1, 0, 0, 0], **kw) == -1
+
+
+def test_a_lane_is_full_from_its_share_of_capacity_and_never_from_one_vehicle() -> None:
+    """``Count._full_lanes``: ``max(2, floor(full_ratio * capacity))`` halting vehicles. A 12 m
+    connector (capacity 1.6) with one turner waiting is not full; a 75 m lane (10) is from 8."""
+    import controllers
+
+    ctl = controllers.create("count")  # full_ratio 0.8
+    ctl._full_at, ctl._lane_full = None, np.zeros(2, dtype=np.bool_)
+    cap = np.array([1.6, 10.0])
+    state = SimpleNamespace(capacity_veh=cap, queue_veh=np.array([1, 7], dtype=np.int32))
+    assert ctl._full_lanes(state).tolist() == [False, False]
+    state.queue_veh = np.array([2, 8], dtype=np.int32)
+    assert ctl._full_lanes(state).tolist() == [True, True]
