@@ -29,6 +29,15 @@ waits with more than ``yield_ratio`` (2) times the vehicles the current green se
 trickle on a main road cannot hold a long queue on the side street to max green. The cut made the
 two-junction clusters of the RESCO ingolstadt21 map gridlock until the spillback guard counted one
 halting car as filling a short connector lane; ``-p yield_ratio=0`` turns it off.
+The 20 s protect a green that is releasing the queue it found. A green that has released it —
+no halting vehicle left on the lanes it shows protected (``G``), and fewer moving vehicles in the
+gap range than ``sparse_veh_per_lane`` (0.5) per lane it serves — serves arrivals only: each
+second it holds delays every vehicle waiting elsewhere for the sake of fewer than one arriving
+vehicle per two lanes, so the same cut applies to it from min green. Halting vehicles on a lane
+shown only permissive do not count as a queue (they wait for gaps, not for the green). Without
+this a green was held for scattered arrivals until the 20 s cut while the cross street queued
+(the short decisions of ``greedy`` with a 5 s period won the bundled single junction and grid);
+figures in benchmarks/README.md, "Arrivals only"; ``-p sparse_veh_per_lane=0`` turns it off.
 
 A switch does not start a green that the starvation bound (``--max-wait-s``) would cut at its
 min green: when another phase has waited so long that it would reach the bound before a new
@@ -100,6 +109,7 @@ def count_kernel(
     lane_need: NDArray[np.float64],  # [n_lanes] vehicles needing green: max(queue, near)
     phase_need: NDArray[np.float64],  # [n_phases] need beyond the lanes (pedestrians)
     moving_veh: NDArray[np.int32],  # [n_lanes] moving vehicles within the gap range
+    queue_veh: NDArray[np.int32],  # [n_lanes] halting vehicles
     lane_full: NDArray[np.bool_],  # [n_lanes] halting vehicles fill the lane (Count._full_lanes)
     cur_p: NDArray[np.int64],  # [n_signals]
     stage: NDArray[np.int8],  # [n_signals]
@@ -109,6 +119,7 @@ def count_kernel(
     extend_veh: float,
     yield_ratio: float,  # 0: never cut a discharging green
     yield_min_s: float,
+    sparse_veh_per_lane: float,  # fewer moving per served lane, no queue: arrivals only
     lane_mark: NDArray[np.bool_],  # [n_lanes] scratch, all False on entry and exit
     continuation: NDArray[np.int64],  # [n_phases] green continuing p without its crossings, -1
     wait_s: NDArray[np.float64],  # [n_phases] s a phase has waited with demand (Timing.wait_s)
@@ -123,9 +134,12 @@ def count_kernel(
         cur = cur_p[s]
         moving = 0.0
         cur_need = 0.0
+        queued = 0  # halting vehicles on the lanes the green shows protected
         for k in range(phase_lane_ptr[cur], phase_lane_ptr[cur + 1]):
             lane = phase_lane_idx[k]
             moving += moving_veh[lane]
+            if not permissive[k]:
+                queued += queue_veh[lane]
             if permissive[k] and lane_full[lane] and moving_veh[lane] == 0:
                 continue  # yielding, full and still: not released by this green
             lane_mark[lane] = True
@@ -153,8 +167,13 @@ def count_kernel(
             lane_mark[phase_lane_idx[k]] = False
         if best < 0:
             continue
+        # arrivals only: the queue it found is released, few vehicles still come
+        n_served = phase_lane_ptr[cur + 1] - phase_lane_ptr[cur]
+        arrivals = queued == 0 and moving < sparse_veh_per_lane * n_served
         cut = (
-            yield_ratio > 0.0 and t_stage_s[s] >= yield_min_s and best_need > yield_ratio * cur_need
+            yield_ratio > 0.0
+            and (t_stage_s[s] >= yield_min_s or arrivals)
+            and best_need > yield_ratio * cur_need
         )
         if moving > extend_veh and t_stage_s[s] < max_green_s[s] and not cut:
             # held for its vehicles: past the walk the crossings close, the vehicles keep going
@@ -200,17 +219,28 @@ class CountParams:
     in car units, 0: vehicles only). ``ped_weight``: car units per waiting pedestrian.
     ``full_ratio``: an exit lane with at least this fraction of its capacity halting is full.
     ``yield_ratio``/``yield_min_s``: cut of a discharging green (``yield_ratio`` 0: off).
+    ``sparse_veh_per_lane``: a green with no halting vehicle on its protected lanes and fewer
+    moving vehicles than this per served lane serves arrivals only and is cut from min green
+    (0: never).
     """
 
     extend_veh: float = 0.0
     full_ratio: float = 0.8
     yield_ratio: float = 2.0
     yield_min_s: float = 20.0
+    sparse_veh_per_lane: float = 0.5
     person_weight: float = 1.0
     ped_weight: float = 0.5
 
     def validate(self) -> None:
-        for name in ("extend_veh", "yield_ratio", "yield_min_s", "person_weight", "ped_weight"):
+        for name in (
+            "extend_veh",
+            "yield_ratio",
+            "yield_min_s",
+            "sparse_veh_per_lane",
+            "person_weight",
+            "ped_weight",
+        ):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must not be negative, got {getattr(self, name):g}")
         if self.full_ratio <= 0:
@@ -284,6 +314,7 @@ class Count(Controller):
             self._lane_need,
             self._phase_need,
             state.moving_veh,
+            state.queue_veh,
             self._full_lanes(state),
             timing.cur_p,
             timing.stage,
@@ -293,6 +324,7 @@ class Count(Controller):
             self.params.extend_veh,
             self.params.yield_ratio,
             self.params.yield_min_s,
+            self.params.sparse_veh_per_lane,
             self._lane_mark,
             self._continuation,
             timing.wait_s,

@@ -330,6 +330,7 @@ def count_ref(
     lane_need: NDArray[np.float64],
     phase_need: NDArray[np.float64],
     moving_veh: NDArray[np.int32],
+    queue_veh: NDArray[np.int32],
     lane_full: NDArray[np.bool_],
     cur_p: NDArray[np.int64],
     stage: NDArray[np.int8],
@@ -339,6 +340,7 @@ def count_ref(
     extend_veh: float,
     yield_ratio: float,
     yield_min_s: float,
+    sparse_veh_per_lane: float,
     lane_mark: NDArray[np.bool_],
     continuation: NDArray[np.int64],
     wait_s: NDArray[np.float64],
@@ -354,8 +356,10 @@ def count_ref(
     ``phase_need`` (pedestrians; the current green's adds to its own need) (lowest
     index on ties; none when no such vehicles); request it unless more than ``extend_veh`` served
     vehicles still move and max green is not reached, unless the cut is on (``yield_ratio`` > 0),
-    the green has lasted ``yield_min_s`` and that phase's vehicles exceed ``yield_ratio`` times the
-    current green's. A green held so asks for its ``continuation`` (-1: keep it as it is).
+    the green has lasted ``yield_min_s`` (or serves arrivals only: no ``queue_veh`` on the lanes
+    it shows protected, fewer ``moving_veh`` than ``sparse_veh_per_lane`` times its lane rows)
+    and that phase's vehicles exceed ``yield_ratio`` times the current green's. A green held so
+    asks for its ``continuation`` (-1: keep it as it is).
     A switch goes instead to the other phase with vehicles to release (need above 0) and the
     longest ``wait_s`` of at least the signal's ``starve_due_s``, if any (lowest index on ties).
     ``lane_mark`` is the kernel's scratch array and stays all False.
@@ -394,8 +398,14 @@ def count_ref(
         if not wanted:
             continue
         best = max(wanted, key=lambda p: (need[p], -p))
+        rows_cur = list(rows)
+        arrivals = sum(
+            int(queue_veh[phase_lane_idx[k]]) for k in rows_cur if not permissive[k]
+        ) == 0 and moving < sparse_veh_per_lane * len(rows_cur)
         cut = (
-            yield_ratio > 0 and t_stage_s[s] >= yield_min_s and need[best] > yield_ratio * cur_need
+            yield_ratio > 0
+            and (t_stage_s[s] >= yield_min_s or arrivals)
+            and need[best] > yield_ratio * cur_need
         )
         if moving > extend_veh and t_stage_s[s] < max_green_s[s] and not cut:
             out[s] = continuation[cur]

@@ -4,7 +4,8 @@ One signal with three greens over four incoming lanes: green 0 serves lanes 0 an
 lane 2, green 2 lane 3 (a variant lets green 1 also serve lane 0). The kernels are called with
 hand-made arrays; each expected request follows from the rule in the module docstring of
 ``controllers/count.py``. Defaults: min green 5 s, max green 60 s, ``extend_veh`` 0,
-``yield_ratio`` 2, ``yield_min_s`` 20 s, no phase near the starvation bound (``max_wait_s``
+``yield_ratio`` 2, ``yield_min_s`` 20 s, ``sparse_veh_per_lane`` 0.5 with every vehicle of a lane's
+need halting unless a test says otherwise, no phase near the starvation bound (``max_wait_s``
 120 s, min green 5 s and a 5 s clearance: a phase is due after 110 s); ``-1`` means "keep the
 current green".
 """
@@ -33,6 +34,8 @@ def decide(
     extend_veh: float = 0.0,
     yield_ratio: float = 2.0,
     yield_min_s: float = 20.0,
+    sparse_veh_per_lane: float = 0.5,
+    queue: list[int] | None = None,
     max_green_s: float = 60.0,
     continuation: list[int] | None = None,
     wait_s: list[float] | None = None,
@@ -41,7 +44,8 @@ def decide(
     full: list[bool] | None = None,
 ) -> int:
     """The request of green 0's signal for lanes 0-3 with ``need`` vehicles (max of halting and
-    near) and ``moving`` vehicles in the gap range."""
+    near), ``moving`` vehicles in the gap range and ``queue`` halting vehicles (default: the
+    whole need halts)."""
     rows = lanes_of or LANES_OF
     ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
     idx = np.array([x for r in rows for x in r], dtype=np.int64)
@@ -57,6 +61,7 @@ def decide(
         np.array(need, dtype=np.float64),
         np.zeros(int(PHASE_PTR[-1])),  # no pedestrians
         np.array(moving, dtype=np.int32),
+        np.array(need if queue is None else queue, dtype=np.int32),
         np.array(full or [False] * len(need), dtype=np.bool_),
         np.zeros(1, dtype=np.int64),  # green 0 is shown
         np.array([stage], dtype=np.int8),
@@ -66,6 +71,7 @@ def decide(
         extend_veh,
         yield_ratio,
         yield_min_s,
+        sparse_veh_per_lane,
         mark,
         np.array(continuation or [-1, -1, -1], dtype=np.int64),
         np.array(wait_s or [0.0, 0.0, 0.0]),
@@ -151,6 +157,30 @@ def test_a_discharging_green_yields_to_a_much_longer_queue(
 ) -> None:
     moving = [1, 0, 0, 0]  # green 0 is still discharging
     assert decide(need, moving, t_stage_s=t_stage_s, yield_ratio=yield_ratio) == expected
+
+
+def test_a_green_serving_only_sparse_arrivals_yields_from_min_green() -> None:
+    """A green serving lanes 0, 1 and 3 has released its queue: nothing halts on its lanes and
+    one vehicle moves in the gap range, fewer than 0.5 per served lane (1 < 1.5). It serves
+    arrivals only and is cut at 10 s, before ``yield_min_s``, for a green waiting with more
+    than twice its need."""
+    three = [[0, 1, 3], [2], [3]]
+    arrivals = {"lanes_of": three, "queue": [0, 0, 5, 0]}
+    assert decide([1, 0, 5, 0], [1, 0, 0, 0], **arrivals) == 1
+    # two served lanes: 1 moving is not fewer than 0.5 x 2, the green is still discharging
+    assert decide([1, 0, 5, 0], [1, 0, 0, 0], queue=[0, 0, 5, 0]) == -1
+    # a vehicle still halting on a served lane: the queue it found is not released yet
+    assert decide([1, 1, 5, 0], [1, 0, 0, 0], lanes_of=three, queue=[0, 1, 5, 0]) == -1
+    # ... unless that lane is shown only permissive (its vehicles wait for gaps, not for green)
+    perm = [[False, True, False], [False], [False]]
+    assert (
+        decide([1, 1, 5, 0], [1, 0, 0, 0], lanes_of=three, queue=[0, 1, 5, 0], permissive=perm) == 1
+    )
+    # the waiting green must still have more than yield_ratio x the current need
+    assert decide([1, 0, 2, 0], [1, 0, 0, 0], **arrivals) == -1
+    # off with 0, and never before min green
+    assert decide([1, 0, 5, 0], [1, 0, 0, 0], sparse_veh_per_lane=0.0, **arrivals) == -1
+    assert decide([1, 0, 5, 0], [1, 0, 0, 0], t_stage_s=4.0, **arrivals) == -1
 
 
 # --------------------------------------------------------------------------------------------

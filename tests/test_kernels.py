@@ -272,6 +272,7 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
         "extend_veh": draw(st.sampled_from([0.0, 1.0, 2.0, 0.5])),
         "yield_ratio": draw(st.sampled_from([0.0, 0.0, 1.0, 2.0, 0.5])),
         "yield_min_s": draw(st.sampled_from([0.0, 5.0, 20.0])),
+        "sparse_veh_per_lane": draw(st.sampled_from([0.0, 0.5, 1.0, 3.0])),
         "lane_mark": np.zeros(n_lanes, dtype=np.bool_),
         # per green: another green of its signal (its variant without crossings) or none
         "continuation": np.array(
