@@ -12,12 +12,12 @@ equal to the peer's defaults is not run again: its column repeats the default's 
 
 Each cell: mean ``delay_s`` ± half-width of its 95 % interval (Student t over the seeds) / the worst
 seed's delay; the lowest mean of a row is in bold. ``jam sN`` marks a run on seed N that jammed:
-the runner flagged gridlock or a jammed lane while some other column of that row and seed did
-not, or more vehicles were still ``running`` at the end than ``JAM_FACTOR`` times the fewest of
-any other column on that seed plus ``JAM_SLACK_VEH``. Below the table: count / best tuned peer
-per row, their geometric mean, the rows where count's mean is above that peer's, the seeds where
-count's delay exceeds 1.01 x fixed time, and the rows where count's throughput is below 99.5 % of
-the best peer's.
+the runner flagged gridlock, a jammed lane or a blocked junction while some other column of that
+row and seed did not, or more vehicles were still ``running`` at the end than ``JAM_FACTOR`` times
+the fewest of any other column on that seed plus ``JAM_SLACK_VEH``. Below the table: count / best
+tuned peer per row, their geometric mean, the rows where count's mean is above that peer's, the
+seeds where count's delay exceeds 1.01 x fixed time, and the rows where count's throughput is below
+99.5 % of the best peer's.
 
 ``--networks`` restricts everything to the rows of the named networks (``single`` covers
 ``single``, ``single.peak``, ...): the evaluation suite filtered to them (written to
@@ -48,7 +48,7 @@ GRIDS = TUNED_DIR / "grids.toml"
 TUNE_SEEDS = "1-3"
 JAM_FACTOR = 2.0  # a run jams when running > JAM_FACTOR x fewest of the others + JAM_SLACK_VEH
 JAM_SLACK_VEH = 20
-JAM_KEYS = ("gridlock_at_s", "jammed_at_s")  # the runner's gridlock and jammed-lane watches
+JAM_KEYS = ("gridlock_at_s", "jammed_at_s", "blocked_at_s")  # the runner's jam watches
 WORSE_THAN_FIXED = 1.01
 THROUGHPUT_SHORT = 0.995
 SUBJECT = "count"

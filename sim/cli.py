@@ -204,6 +204,14 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="SUMO's jam teleport time [s]; -1 never teleports.",
         ),
         click.option(
+            "--junction-blocker-s",
+            type=float,
+            default=-1.0,
+            show_default=True,
+            help="SUMO's --ignore-junction-blocker [s]: others pass a vehicle standing inside a "
+            "junction this long (ends deadlocks of SUMO's junction model); -1 never.",
+        ),
+        click.option(
             "--stuck-s",
             type=float,
             default=300.0,
@@ -356,6 +364,14 @@ def _reliability_notes(summary: dict[str, Any]) -> None:
             f"{summary['jammed_at_s']:g} s (a lane stood still for up to "
             f"{summary['lane_stuck_longest_s']:g} s); "
             f"{summary.get('running', 0)} vehicles still running at the end"
+        )
+    if summary.get("blocked_junction"):
+        click.echo(
+            f"deadlock: a vehicle stood inside junction {summary['blocked_junction']} (lane "
+            f"{summary['blocked_lane']}) from {summary['blocked_at_s']:g} s for "
+            f"{summary['junction_stuck_longest_s']:g} s at most; "
+            f"{summary.get('running', 0)} vehicles still running at the end "
+            "(--junction-blocker-s lets the others pass it)"
         )
     if summary.get("detectors_failed"):
         click.echo(

@@ -31,6 +31,7 @@ import numpy as np
 
 from sim import __version__, outdir
 from sim.backend import Backend
+from sim.deadlock import DeadlockWatch
 from sim.errors import InputError, LightwatchError, RunFailed, Terminated
 from sim.faults import (
     SUSPECT_AFTER_S,
@@ -91,6 +92,7 @@ class RunConfig:
     queue_interval_s: float = 5.0
     format: str = "csv"  # queues/signals tables: csv | parquet
     time_to_teleport_s: float = -1.0
+    junction_blocker_s: float = -1.0  # SUMO's --ignore-junction-blocker; -1 never
     sumo_args: tuple[str, ...] = ()
     net_file: str | None = None
     route_files: tuple[str, ...] = ()  # a comma-separated string is accepted too
@@ -199,6 +201,7 @@ def check_durations(cfg: RunConfig) -> None:
         ("--all-red-s", cfg.all_red_s),
         ("--box-clear-max-s", cfg.box_clear_max_s),
         ("--time-to-teleport", cfg.time_to_teleport_s),
+        ("--junction-blocker-s", cfg.junction_blocker_s),
         ("--detection-range-m", cfg.detection_range_m),
         ("--detector-length-m", cfg.detector_length_m),
         ("--queue-interval-s", cfg.queue_interval_s),
@@ -310,6 +313,8 @@ def run(
             str(cfg.seed),
             "--time-to-teleport",
             f"{cfg.time_to_teleport_s:g}",
+            "--ignore-junction-blocker",
+            f"{cfg.junction_blocker_s if cfg.junction_blocker_s >= 0 else -1:g}",
             "--tripinfo-output",
             str(tmp / "tripinfo.xml"),
             "--tripinfo-output.write-unfinished",
@@ -405,7 +410,9 @@ def _loop(
     if facts is not None:
         facts["ped_clear_max_s"] = float(timing.ped_clear_s.max()) if timing is not None else 0.0
     boxed = timing is not None and bool(timing.box_max_s.any())
-    box = JunctionBox(backend.api, layout) if boxed else None
+    paths = JunctionBox(backend.api, layout)  # internal lanes of every controlled link's path
+    box = paths if boxed else None
+    deadlock = DeadlockWatch(paths, cfg.stuck_s)
     demand = np.zeros(layout.n_phases, dtype=np.bool_)
     true_demand = np.zeros(layout.n_phases, dtype=np.bool_)  # for the starvation bound only
     # reliability (sim/faults.py): failed detectors, their detection, gridlock, longest red wait
@@ -454,6 +461,7 @@ def _loop(
             people.sense(sensed)  # after faults: yielding queues read as discharging
         if sample:
             gridlock.update(now, truth.lane_veh, truth.halting_veh)
+            backend.call(deadlock.update, backend.api, now)
         recorder.record(now, truth.halting_veh)
         if progress is not None:
             progress(now, backend.running_veh)
@@ -508,6 +516,7 @@ def _loop(
     except (ET.ParseError, OSError) as exc:
         raise RunFailed(f"SUMO's output files are incomplete: {exc}") from None
     summary.update(gridlock.report())
+    summary.update(deadlock.report())
     summary["detectors_failed"] = faults.n_failed
     summary.update(suspects.report(faults.failed_idx))
     summary["max_red_wait_s"] = max_red_wait_s if drives else None

@@ -497,6 +497,7 @@ _OWN_OPTIONS = {
     "configuration-file": "--scenario",
     "scale": "--demand-scale",
     "seed": "--seed",
+    "ignore-junction-blocker": "--junction-blocker-s",
     "tripinfo-output": None,
     "statistic-output": None,
     "remote-port": None,
