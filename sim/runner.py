@@ -31,7 +31,7 @@ import numpy as np
 
 from sim import __version__, outdir
 from sim.backend import Backend
-from sim.deadlock import DeadlockWatch
+from sim.deadlock import DEADLOCK_SAMPLE_S, DeadlockWatch
 from sim.errors import InputError, LightwatchError, RunFailed, Terminated
 from sim.faults import (
     SUSPECT_AFTER_S,
@@ -422,6 +422,7 @@ def _loop(
     suspect_phase = timing.suspect_phase if timing else np.zeros(layout.n_phases, dtype=np.int8)
     gridlock = GridlockWatch(cfg.stuck_s, dt, layout.lane_ids[: layout.n_in_lanes])
     gridlock_every = max(1, round(GRIDLOCK_SAMPLE_S / dt))  # steps between gridlock checks
+    deadlock_every = max(1, round(DEADLOCK_SAMPLE_S / dt))  # steps between deadlock checks
     n_step = 0
     served = np.zeros(layout.n_lanes, dtype=np.bool_)
     red_wait_s = np.zeros(layout.n_in_lanes)
@@ -442,6 +443,7 @@ def _loop(
     while True:
         backend.step()
         sample = n_step % gridlock_every == 0
+        look_inside = n_step % deadlock_every == 0
         n_step += 1
         # moving_veh only where the decision reads it (everywhere while faults freeze readings)
         moving_lanes = controller.moving_lanes(timing) if drives and not faults.n_failed else None
@@ -461,6 +463,7 @@ def _loop(
             people.sense(sensed)  # after faults: yielding queues read as discharging
         if sample:
             gridlock.update(now, truth.lane_veh, truth.halting_veh)
+        if look_inside:
             backend.call(deadlock.update, backend.api, now)
         recorder.record(now, truth.halting_veh)
         if progress is not None:
