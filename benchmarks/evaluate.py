@@ -4,6 +4,7 @@
     python benchmarks/evaluate.py                    # print the table from finished runs
     python benchmarks/evaluate.py --tune [--jobs 2]  # re-tune every peer (seeds 1-3), then --run
     python benchmarks/evaluate.py --run --networks single,corridor   # only these networks' rows
+    python benchmarks/evaluate.py --run --controllers count   # one column; the rest: records
 
 ``--run`` runs ``benchmarks/suites/eval.toml`` (every controller at its defaults) and, per network,
 a generated suite with each peer at its tuned setting from ``benchmarks/tuned/NAME.toml``, through
@@ -24,6 +25,15 @@ seeds where count's delay exceeds 1.01 x fixed time, and the rows where count's 
 ``OUT/suites/``, with an absolute root, so its runs are the same runs as the full suite's and
 either reuses the other's), their tuned suites, and the table. It lets the ten-hour evaluation
 be done and published network by network.
+
+Records (``benchmarks/records/eval.json``, committed): the per-seed figures the table reads
+(``delay_s``, ``throughput_veh_h``, ``running`` and the jam watches' times) of every cell, with
+the lightwatch and SUMO versions, git commit and date of its runs. Each printed table first
+updates the records with the cells its runs produced, then fills the cells it has no runs for
+from them, and says which cells came from records and from which commits. So the evaluation can
+be built across machines and sessions, and after a change to one controller only its column is
+run again (``--controllers NAME``: only those columns, default and tuned, are run); a column's
+records must be refreshed whenever its code or the shared code under it changes.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import math
 import subprocess
 import sys
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +64,8 @@ WORSE_THAN_FIXED = 1.01
 THROUGHPUT_SHORT = 0.995
 SUBJECT = "count"
 BASELINE = "fixed"
+RECORDS = REPO / "benchmarks" / "records" / "eval.json"
+RECORD_KEYS = ("delay_s", "throughput_veh_h", "running", *JAM_KEYS)
 
 sys.path.insert(0, str(REPO))
 from sim.errors import InputError, LightwatchError  # noqa: E402
@@ -99,12 +112,28 @@ def suite_rows(doc: dict[str, Any]) -> list[str]:
     ]
 
 
-def restrict(eval_suite: Path, networks: list[str], out: Path) -> Path:
-    """Write ``eval_suite`` keeping only the rows of ``networks`` to ``out/suites/`` (absolute
-    root: the runs are those of the full suite) and return its path. Raises InputError naming a
-    network the suite does not have."""
+def controller_names(doc: dict[str, Any]) -> list[str]:
+    """Controller names of a suite document, in order."""
+    return [c["name"] if isinstance(c, dict) else c for c in doc["controllers"]]
+
+
+def restrict(
+    eval_suite: Path, networks: list[str], out: Path, controllers: list[str] | None = None
+) -> Path:
+    """Write ``eval_suite`` keeping only the rows of ``networks`` (all when empty) and the
+    ``controllers`` (all when None) to ``out/suites/`` (absolute root: the runs are those of
+    the full suite) and return its path. Raises InputError naming a network or controller the
+    suite does not have."""
     doc = tomllib.loads(eval_suite.read_text(encoding="utf-8"))
     have = list(dict.fromkeys(network_of(r) for r in suite_rows(doc)))
+    names = controller_names(doc)
+    for name in controllers or []:
+        if name not in names:
+            raise InputError(
+                f"--controllers: {eval_suite.name} has no controller {name!r} "
+                f"(it has {', '.join(names)})"
+            )
+    networks = networks or have
     for net in networks:
         if net not in have:
             raise InputError(
@@ -116,7 +145,14 @@ def restrict(eval_suite: Path, networks: list[str], out: Path) -> Path:
         for s, row in zip(doc["scenarios"], suite_rows(doc), strict=True)
         if network_of(row) in networks
     ]
-    path = out / "suites" / f"{eval_suite.stem}-{'+'.join(networks)}.toml"
+    if controllers is not None:
+        doc["controllers"] = [
+            c for c, n in zip(doc["controllers"], names, strict=True) if n in controllers
+        ]
+    parts = "+".join(networks) if networks != have else "all"
+    if controllers is not None:
+        parts += "-" + "+".join(controllers)
+    path = out / "suites" / f"{eval_suite.stem}-{parts}.toml"
     write_atomic(path, tomli_w.dumps(doc))
     return path
 
@@ -299,6 +335,79 @@ def acceptance(table: dict[str, Any], peers: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# records
+
+
+def load_records(path: Path) -> dict[str, Any]:
+    """The records document (``{"cells": {row: {column: {...}}}}``; empty when absent)."""
+    if not path.is_file():
+        return {"cells": {}}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"records {path} are not JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), dict):
+        raise InputError(f"records {path} have no 'cells' table")
+    return doc
+
+
+def git_commit() -> str | None:
+    """Short commit of the checkout the runs were made with (None outside git)."""
+    r = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
+def record_cells(
+    records: dict[str, Any], table: dict[str, Any], meta: dict[str, Any]
+) -> dict[str, Any]:
+    """``records`` with every cell of ``table`` (made from runs) replaced: its seeds' figures in
+    ``RECORD_KEYS`` and ``meta`` (versions, commit, date)."""
+    cells = records.setdefault("cells", {})
+    for row, per in table.items():
+        for col, seeds in per.items():
+            cells.setdefault(row, {})[col] = {
+                **meta,
+                "seeds": {
+                    seed: {k: m[k] for k in RECORD_KEYS if m.get(k) is not None}
+                    for seed, m in seeds.items()
+                },
+            }
+    return records
+
+
+def fill_from_records(
+    table: dict[str, Any], records: dict[str, Any], rows: list[str], cols: list[str]
+) -> dict[str, str]:
+    """Add to ``table`` the cells of ``rows`` x ``cols`` it lacks that ``records`` hold; returns
+    ``{"row / column": "commit date"}`` of the cells taken."""
+    taken = {}
+    for row in rows:
+        for col in cols:
+            rec = records["cells"].get(row, {}).get(col)
+            if rec is None or col in table.get(row, {}):
+                continue
+            table.setdefault(row, {})[col] = rec["seeds"]
+            taken[f"{row} / {col}"] = f"{rec.get('commit') or '?'} {rec.get('date', '?')}"
+    return taken
+
+
+def records_note(taken: dict[str, str]) -> str:
+    """One line: how many cells came from records, per commit and date."""
+    if not taken:
+        return ""
+    by: dict[str, int] = {}
+    for origin in taken.values():
+        by[origin] = by.get(origin, 0) + 1
+    parts = ", ".join(f"{n} at {origin}" for origin, n in sorted(by.items()))
+    return f"cells from records (commit, date of their runs): {parts}\n\n"
+
+
+# ---------------------------------------------------------------------------------------------
 # running
 
 
@@ -341,54 +450,86 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--networks", default=None, help="only the rows of these networks (comma-separated)"
     )
+    ap.add_argument(
+        "--controllers",
+        default=None,
+        help="only run these controllers' columns (comma-separated); the others from records",
+    )
+    ap.add_argument("--records", type=Path, default=RECORDS, help="the records file")
     args = ap.parse_args(argv)
     networks = [n.strip() for n in args.networks.split(",") if n.strip()] if args.networks else []
+    only = (
+        [c.strip() for c in args.controllers.split(",") if c.strip()]
+        if args.controllers is not None
+        else None
+    )
     try:
         if args.networks is not None and not networks:
             raise InputError("--networks: give at least one network name")
+        if only is not None and not only:
+            raise InputError("--controllers: give at least one controller name")
+        full = tomllib.loads(args.suite.read_text(encoding="utf-8"))
+        peers = controller_names(full)
+        if networks or only is not None:
+            args.suite = restrict(args.suite, networks, args.out, only)
         if args.tune:
             tune_all(args.jobs, args.out.parent)
-        if networks:
-            args.suite = restrict(args.suite, networks, args.out)
         tuned = tuned_files(args.tuned_dir)
+        if only is not None:
+            tuned = {k: v for k, v in tuned.items() if k in only}
         suites, same = tuned_suites(args.suite, tuned)
-        if args.run or args.tune:
+        ran = args.run or args.tune
+        if ran:
             bench(args.suite, args.out / "default", args.jobs)
         reports = []
         for net, doc in suites.items():
             path = args.out / "tuned" / net / "suite.toml"
-            if args.run or args.tune:
+            if ran:
                 write_atomic(path, tomli_w.dumps(doc))
                 bench(path, path.parent, args.jobs)
             if (path.parent / "bench.json").is_file():
                 reports.append(json.loads((path.parent / "bench.json").read_text()))
+        rows = suite_rows(tomllib.loads(args.suite.read_text(encoding="utf-8")))
+        records = load_records(args.records)
         default_file = args.out / "default" / "bench.json"
-        if not default_file.is_file():
+        if default_file.is_file():
+            default = json.loads(default_file.read_text(encoding="utf-8"))
+        elif records["cells"]:
+            default = {"results": {}, "seeds": full["seeds"], **records.get("versions", {})}
+        else:
             print(f"error: {default_file} not found; run with --run first", file=sys.stderr)
             return 2
-        default = json.loads(default_file.read_text(encoding="utf-8"))
-        if networks:
-            rows = suite_rows(tomllib.loads(args.suite.read_text(encoding="utf-8")))
-            missing = [r for r in rows if r not in default["results"]]
-            if missing:
-                raise InputError(
-                    f"{default_file} has no results for {', '.join(missing)}; run with --run"
-                )
-            default["results"] = {r: default["results"][r] for r in rows}
+        default["results"] = {r: default["results"][r] for r in rows if r in default["results"]}
+        table = merge(default, reports, same)
+        if ran and table:
+            meta = {
+                "lightwatch_version": default["lightwatch_version"],
+                "sumo_version": default["sumo_version"],
+                "commit": git_commit(),
+                "date": date.today().isoformat(),
+            }
+            records = record_cells(records, table, meta)
+            records["versions"] = {k: meta[k] for k in ("lightwatch_version", "sumo_version")}
+            write_atomic(args.records, json.dumps(records, indent=1, sort_keys=True) + "\n")
+        cols = [c for p in peers for c in (p, tuned_label(p))]
+        taken = fill_from_records(table, records, rows, cols)
+        missing = [r for r in rows if r not in table]
+        if missing:
+            raise InputError(
+                f"{default_file} has no results for {', '.join(missing)}; run with --run"
+            )
+        table = {r: table[r] for r in rows}
     except LightwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; finished runs are kept, continue with --run", file=sys.stderr)
         return 130
-    peers = [
-        c["name"] if isinstance(c, dict) else c
-        for c in tomllib.loads(args.suite.read_text(encoding="utf-8"))["controllers"]
-    ]
-    table = merge(default, reports, same)
     text = (
         f"delay s: mean ± 95 % CI / worst seed, seeds {','.join(map(str, default['seeds']))}, "
-        f"lightwatch {default['lightwatch_version']}, SUMO {default['sumo_version']}\n\n"
+        f"lightwatch {default.get('lightwatch_version', '?')}, "
+        f"SUMO {default.get('sumo_version', '?')}\n\n"
+        + records_note(taken)
         + markdown(table, peers, default["seeds"])
     )
     print(text)

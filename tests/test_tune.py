@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -510,6 +511,7 @@ def test_the_table_of_some_networks_shows_only_their_rows(
         '[[scenarios]]\nname = "corridor"\n'
     )
     args = ["--suite", str(suite), "--out", str(out), "--tuned-dir", str(tuned)]
+    args += ["--records", str(tmp_path / "records.json")]
     assert ev.main([*args, "--networks", "single"]) == 0
     text = capsys.readouterr().out
     assert "| single |" in text and "| single.peak |" in text and "| corridor |" not in text
@@ -581,3 +583,60 @@ def test_committed_tuned_settings_come_from_their_grid() -> None:
             chosen = {**entry.get("params", {}), **entry.get("settings", {})}
             assert set(chosen) == set(grid)
             assert all(float(v) in grid[k] for k, v in chosen.items())
+
+
+def test_records_let_one_column_be_run_again_and_the_rest_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ev = _evaluate()
+    ran: list[str] = []
+    monkeypatch.setattr(ev, "bench", lambda suite, out, jobs: ran.append(Path(suite).name))
+    out, tuned, records = tmp_path / "eval", tmp_path / "tuned", tmp_path / "records.json"
+    tuned.mkdir()
+    suite = tmp_path / "eval.toml"
+    suite.write_text(
+        'seeds = [6, 7]\ncontrollers = ["fixed", "greedy", "count"]\n'
+        '[[scenarios]]\nname = "single"\n[[scenarios]]\nname = "corridor"\n'
+    )
+    args = ["--suite", str(suite), "--out", str(out), "--tuned-dir", str(tuned)]
+    args += ["--records", str(records)]
+
+    def write_bench(cols: dict[str, dict]) -> None:
+        bench = {"seeds": [6, 7], "lightwatch_version": "x", "sumo_version": "y"}
+        bench["results"] = {"single": cols, "corridor": cols}
+        (out / "default").mkdir(parents=True, exist_ok=True)
+        (out / "default" / "bench.json").write_text(json.dumps(bench))
+
+    full = {
+        "fixed": {"seeds": _seeds((40, 10, 1000), (40, 10, 1000))},
+        "greedy": {"seeds": _seeds((30, 10, 1000), (30, 10, 1000))},
+        "count": {"seeds": _seeds((20, 10, 1000), (20, 10, 1000))},
+    }
+    write_bench(full)
+    assert ev.main([*args, "--run"]) == 0
+    first = capsys.readouterr().out
+    assert "| single | 40.0 ± 0.0 / 40 | 30.0 ± 0.0 / 30 | **20.0 ± 0.0** / 20 |" in first
+    assert "cells from records" not in first
+    saved = json.loads(records.read_text())
+    assert set(saved["cells"]["corridor"]) == {"fixed", "greedy", "count"}
+    assert saved["cells"]["single"]["count"]["seeds"]["6"] == {
+        "delay_s": 20, "running": 10, "throughput_veh_h": 1000}  # fmt: skip
+
+    # count changes: only its column is run, the others come from the records
+    write_bench({"count": {"seeds": _seeds((35, 10, 1000), (35, 10, 1000))}})
+    assert ev.main([*args, "--run", "--controllers", "count"]) == 0
+    second = capsys.readouterr().out
+    assert ran[-1].endswith("-all-count.toml")
+    assert "| single | 40.0 ± 0.0 / 40 | **30.0 ± 0.0** / 30 | 35.0 ± 0.0 / 35 |" in second
+    assert "cells from records (commit, date of their runs): 4 at " in second
+    assert json.loads(records.read_text())["cells"]["single"]["count"]["seeds"]["7"][
+        "delay_s"] == 35  # fmt: skip
+
+    # without any runs: the table from the records alone
+    shutil.rmtree(out)
+    assert ev.main(args) == 0
+    assert "| corridor | 40.0 ± 0.0 / 40 | **30.0 ± 0.0** / 30 | 35.0 ± 0.0 / 35 |" in (
+        capsys.readouterr().out
+    )
+    assert ev.main([*args, "--controllers", "atlantis"]) == 2
+    assert "--controllers: eval.toml has no controller 'atlantis'" in capsys.readouterr().err
