@@ -39,7 +39,9 @@ this a green was held for scattered arrivals until the 20 s cut while the cross 
 (the short decisions of ``greedy`` with a 5 s period won the bundled single junction and grid);
 figures in benchmarks/README.md, "Arrivals only"; ``-p sparse_veh_per_lane=0`` turns it off.
 On the held-out seeds of RESCO ingolstadt21 the shorter greens made its split-junction lock
-more likely (three of five seeds jam, none before; benchmarks/README.md, "Known jam").
+more likely (three of five seeds jam, none before; benchmarks/README.md, "Known jam"), with
+SUMO's junction deadlocks left standing; with ``--junction-blocker-s 60`` (now the default) no
+seed jams there.
 
 A switch does not start a green that the starvation bound (``--max-wait-s``) would cut at its
 min green: when another phase has waited so long that it would reach the bound before a new

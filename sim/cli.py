@@ -206,7 +206,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--junction-blocker-s",
             type=float,
-            default=-1.0,
+            default=60.0,
             show_default=True,
             help="SUMO's --ignore-junction-blocker [s]: others pass a vehicle standing inside a "
             "junction this long (ends deadlocks of SUMO's junction model); -1 never.",

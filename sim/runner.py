@@ -92,7 +92,7 @@ class RunConfig:
     queue_interval_s: float = 5.0
     format: str = "csv"  # queues/signals tables: csv | parquet
     time_to_teleport_s: float = -1.0
-    junction_blocker_s: float = -1.0  # SUMO's --ignore-junction-blocker; -1 never
+    junction_blocker_s: float = 60.0  # SUMO's --ignore-junction-blocker; -1 never
     sumo_args: tuple[str, ...] = ()
     net_file: str | None = None
     route_files: tuple[str, ...] = ()  # a comma-separated string is accepted too

@@ -107,7 +107,8 @@ def test_with_junction_blocker_s_the_others_pass_a_vehicle_stuck_in_the_junction
     net_and_routes: tuple[Path, Path], tmp_path: Path
 ) -> None:
     net, routes = net_and_routes
-    locked = _run(net, routes, tmp_path / "locked", stop=True)["summary"]
+    locked = _run(net, routes, tmp_path / "locked", stop=True, junction_blocker_s=-1.0)
+    locked = locked["summary"]
     passed = _run(net, routes, tmp_path / "passed", stop=True, junction_blocker_s=30.0)
     assert passed["summary"]["manifest"]["config"]["junction_blocker_s"] == 30.0
     # the crossing streams go on (the stopped vehicle's own followers stay behind it)
