@@ -583,14 +583,23 @@ def signal_sets(
 
 @st.composite
 def csr_rows(
-    draw: st.DrawFn, max_rows: int = 12, max_cols: int = 10, n_rows: int | None = None
+    draw: st.DrawFn,
+    max_rows: int = 12,
+    max_cols: int = 10,
+    n_rows: int | None = None,
+    unique: bool = False,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
     """CSR rows (``ptr`` [n_rows + 1], ``idx`` [nnz]) over ``n_cols`` columns; rows may be empty
-    and may repeat a column. ``n_rows`` fixes the number of rows. Returns (ptr, idx, n_cols)."""
+    and, unless ``unique`` (as a layout's lanes of a phase: a set), may repeat a column.
+    ``n_rows`` fixes the number of rows. Returns (ptr, idx, n_cols)."""
     n_cols = draw(st.integers(1, max_cols))
     lo, hi = (0, max_rows) if n_rows is None else (n_rows, n_rows)
     rows = draw(
-        st.lists(st.lists(st.integers(0, n_cols - 1), max_size=6), min_size=lo, max_size=hi)
+        st.lists(
+            st.lists(st.integers(0, n_cols - 1), max_size=6, unique=unique),
+            min_size=lo,
+            max_size=hi,
+        )
     )
     idx = np.array([c for r in rows for c in r], dtype=np.int64)
     return ptr_of([len(r) for r in rows]), idx, n_cols

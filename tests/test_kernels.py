@@ -232,7 +232,8 @@ def count_args(draw: st.DrawFn) -> dict[str, Any]:
     """
     sig = draw(signal_sets())
     n, n_ph = sig.n_signals, sig.n_phases
-    lane_ptr, lane_idx, n_lanes = draw(csr_rows(max_cols=12, n_rows=n_ph))
+    # a phase's lanes are a set in every layout (NetworkLayout.from_parts)
+    lane_ptr, lane_idx, n_lanes = draw(csr_rows(max_cols=12, n_rows=n_ph, unique=True))
     min_g = sig.min_green_s
     g = [sig.greens(s) for s in range(n)]
     need = np.array(draw(st.lists(NEED, min_size=n_lanes, max_size=n_lanes)))
