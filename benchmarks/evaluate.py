@@ -359,7 +359,7 @@ def git_commit() -> str | None:
         text=True,
         check=False,
     )
-    return r.stdout.strip() or None if r.returncode == 0 else None
+    return (r.stdout.strip() or None) if r.returncode == 0 else None
 
 
 def record_cells(

@@ -28,7 +28,7 @@ DEADLOCK_SAMPLE_S = 30.0  # seconds between two readings of the junctions' inter
 
 
 class DeadlockWatch:
-    """See the module docstring; :meth:`update` on each gridlock sample."""
+    """See the module docstring; the runner calls :meth:`update` every ``DEADLOCK_SAMPLE_S``."""
 
     def __init__(self, box: JunctionBox, stuck_s: float) -> None:
         self.stuck_s = float(stuck_s)
