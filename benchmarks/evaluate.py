@@ -44,6 +44,7 @@ import math
 import subprocess
 import sys
 import tomllib
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -400,9 +401,7 @@ def records_note(taken: dict[str, str]) -> str:
     """One line: how many cells came from records, per commit and date."""
     if not taken:
         return ""
-    by: dict[str, int] = {}
-    for origin in taken.values():
-        by[origin] = by.get(origin, 0) + 1
+    by = Counter(taken.values())
     parts = ", ".join(f"{n} at {origin}" for origin, n in sorted(by.items()))
     return f"cells from records (commit, date of their runs): {parts}\n\n"
 

@@ -12,8 +12,8 @@ controlled links' paths (``JunctionBox.lanes``) and, where some vehicle halts, S
 ``vehicle.getWaitingTime`` (seconds below 0.1 m/s since it last moved) of the vehicles there. The
 first vehicle found standing ``stuck_s`` or longer marks the run: ``blocked_junction`` (the
 signal), ``blocked_lane``, ``blocked_at_s`` (when it stopped). ``junction_stuck_longest_s`` is the
-longest standing time seen inside any controlled junction (sampled, so up to 30 s short). The
-sampling costs about 1 % of a run on ``city`` every 10 s (2,000 internal lanes), hence 30 s.
+longest standing time seen inside any controlled junction (sampled, so up to 30 s short). Each
+reading is one SUMO call per internal lane (about 2,000 on ``city``), hence the long period.
 No signal state ends such a lock; SUMO's ``--ignore-junction-blocker`` (``--junction-blocker-s``)
 lets the others pass a vehicle that has stood in a junction that long.
 """
